@@ -1,0 +1,104 @@
+// Builds firmware/main.ts into dist/firmware.js, the one artifact that is flashed, simulated and tested.
+// Settings follow ../shared/ESPRUINO.md: es2015, minified, no legal comments, `??` and `catch {}` kept as written.
+// Format: cjs wrapped in our own function, because esbuild's iife turns require("net") into a helper that needs
+// Proxy, which Espruino lacks; cjs leaves require() as it is, and with no exports no export helper is emitted.
+import * as esbuild from "esbuild";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { dirname, relative, resolve, sep } from "node:path";
+import { fileURLToPath } from "node:url";
+import { assertEspruinoCompatible } from "./scripts/espruino-compat.mjs";
+import { configDefines, loadConfig } from "./scripts/firmware-config.mjs";
+
+const root = dirname(fileURLToPath(import.meta.url));
+const firmwareDir = resolve(root, "firmware");
+
+/** Modules built into Espruino that firmware may require(); everything else is refused. */
+export const ESPRUINO_MODULES = ["net", "tls", "Wifi", "Storage", "ESP8266", "ESP32"];
+
+/** Refuses Node built-ins, npm packages and anything outside firmware/. */
+const firmwareOnly = {
+  name: "firmware-only",
+  setup(build) {
+    build.onResolve({ filter: /.*/ }, (args) => {
+      if (args.kind === "entry-point") return undefined;
+      if (args.kind === "require-call" && ESPRUINO_MODULES.includes(args.path)) return { path: args.path, external: true };
+      const target = args.path.startsWith(".") ? resolve(args.resolveDir, args.path) : null;
+      if (target && (target + sep).startsWith(firmwareDir + sep)) return undefined;
+      const from = relative(root, args.importer);
+      return {
+        errors: [
+          {
+            text: `${from} imports "${args.path}": firmware may import only files under firmware/ and require() only Espruino's modules (${ESPRUINO_MODULES.join(", ")}); Node built-ins and npm packages do not exist on the device`,
+          },
+        ],
+      };
+    });
+  },
+};
+
+/**
+ * esbuild writes control characters inside string literals raw (e.g. the 0x04 of CONNECT's protocol name). A raw
+ * 0x03 would interrupt Espruino's REPL during upload, so every one becomes a \xNN escape. Minified output has them
+ * only inside string, template and regex literals, where the escape means the same byte.
+ */
+function escapeControlCharacters(code) {
+  return code.replace(/[\x00-\x09\x0b-\x1f\x7f]/g, (c) => "\\x" + c.charCodeAt(0).toString(16).padStart(2, "0"));
+}
+
+/** The esbuild options for the firmware, with the given config injected. */
+export function firmwareBuildOptions(config) {
+  return {
+    absWorkingDir: root,
+    entryPoints: ["firmware/main.ts"],
+    bundle: true,
+    write: false,
+    format: "cjs",
+    platform: "neutral",
+    target: "es2015",
+    supported: { "nullish-coalescing": true, "optional-catch-binding": true },
+    minify: true,
+    legalComments: "none",
+    charset: "ascii",
+    banner: { js: "(function(){" },
+    footer: { js: "})();" },
+    tsconfig: "firmware/tsconfig.json",
+    define: configDefines(config),
+    plugins: [firmwareOnly],
+    metafile: true,
+    logLevel: "silent",
+  };
+}
+
+/**
+ * Builds the firmware and checks the bundle: only firmware/ sources, no CONFIG left undefined, nothing Espruino
+ * cannot run. Returns the bundle's text; writes it to `outfile` unless that is null.
+ * @param {{ overrides?: Record<string, unknown>, env?: Record<string, string | undefined>, configFile?: string, outfile?: string | null }} [options]
+ */
+export async function buildFirmware(options = {}) {
+  const config = loadConfig({ file: options.configFile, env: options.env, overrides: options.overrides });
+  const result = await esbuild.build(firmwareBuildOptions(config));
+  const code = escapeControlCharacters(result.outputFiles[0].text);
+  for (const input of Object.keys(result.metafile.inputs)) {
+    if (!resolve(root, input).startsWith(firmwareDir + sep)) throw new Error(`${input} reached the bundle: only firmware/ may`);
+  }
+  if (/\bCONFIG\b/.test(code)) throw new Error("the bundle still reads CONFIG: read settings as CONFIG.key, which the build defines");
+  const outfile = options.outfile === undefined ? "dist/firmware.js" : options.outfile;
+  assertEspruinoCompatible(code, outfile ?? "firmware.js");
+  if (outfile) {
+    const path = resolve(root, outfile);
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileSync(path, code);
+  }
+  return { code, config };
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  try {
+    const { code } = await buildFirmware();
+    console.log(`dist/firmware.js: ${Buffer.byteLength(code)} bytes`);
+  } catch (error) {
+    const messages = error.errors?.map((e) => e.text) ?? [error.message];
+    console.error("build failed:\n" + messages.join("\n"));
+    process.exit(1);
+  }
+}

@@ -1,0 +1,25 @@
+// The user's settings. The build validates config.json and the environment (scripts/firmware-config.mjs) and
+// injects each `CONFIG.key` with esbuild's `define`, so an unset optional key is `undefined` at build time and the
+// code that would use it is dropped from the bundle. Read them as `CONFIG.key` only: `define` replaces that exact
+// expression, and the build fails if a bare `CONFIG` is left in the bundle.
+
+declare const CONFIG: {
+  wifiSsid: string | undefined;
+  wifiPassword: string | undefined;
+  mqttHost: string;
+  mqttPort: number;
+  mqttUsername: string | undefined;
+  mqttPassword: string | undefined;
+  /** Undefined: derived from the board's serial number at run time. */
+  clientId: string | undefined;
+  /** Seconds. */
+  keepalive: number;
+  baseTopic: string;
+  /** A pin name such as "D2". */
+  ledPin: string;
+  ledActiveLow: boolean;
+  /** Largest packet accepted from the broker, in bytes. */
+  maxPacketSize: number;
+  /** Reconnect backoff cap, in seconds. */
+  reconnectMaxSeconds: number;
+};

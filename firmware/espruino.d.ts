@@ -1,0 +1,50 @@
+// Ambient types for the parts of Espruino's API that the firmware uses (none exist on npm).
+// Only what firmware/ really calls is declared here, so the compiler catches anything else.
+
+/** Espruino's module loader: built-in modules such as "net", "tls" and "Wifi". Throws when absent. */
+declare function require(moduleName: string): any;
+
+/** Seconds since start, as a float. */
+declare function getTime(): number;
+/** The board's serial number, e.g. "5ccf7f00-0abc1234". */
+declare function getSerial(): string;
+
+declare function setTimeout(callback: () => void, ms: number): number;
+declare function setInterval(callback: () => void, ms: number): number;
+/** Called without an id it clears every timer, and with undefined it throws: always pass a real id. */
+declare function clearTimeout(id: number): void;
+declare function clearInterval(id: number): void;
+
+/** A pin: a Pin object, its name ("D2") or its number. */
+type PinLike = any;
+declare function digitalWrite(pin: PinLike, value: number | boolean): void;
+declare function digitalRead(pin: PinLike): number;
+declare function pinMode(pin: PinLike, mode: "output" | "input" | "opendrain" | "auto"): void;
+
+declare const console: { log(...values: unknown[]): void };
+
+interface EspruinoE {
+  on(event: "init" | "kill", handler: () => void): void;
+}
+declare const E: EspruinoE;
+
+/** Every Espruino object has on/emit; emit runs its handlers later, not at once. */
+interface EspruinoEmitter {
+  on(event: string, handler: (...args: any[]) => void): void;
+  removeAllListeners(event?: string): void;
+}
+
+interface EspruinoSocket extends EspruinoEmitter {
+  /** Takes a binary string; anything else is sent as its toString() text. */
+  write(data: string): boolean;
+  end(): void;
+}
+
+interface EspruinoNet {
+  /** Returns the socket at once; `onConnect` runs on a later pass. A refused connect may throw synchronously. */
+  connect(options: { host: string; port: number }, onConnect: () => void): EspruinoSocket;
+}
+
+interface EspruinoWifi extends EspruinoEmitter {
+  connect(ssid: string, options: { password?: string }, callback: (error: string | null) => void): void;
+}

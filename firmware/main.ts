@@ -1,0 +1,60 @@
+// Wires config -> board -> client -> app. This file is the bundle's entry: it exports nothing and starts itself.
+// Everything under firmware/ is written in the dialect Espruino runs: see firmware/README.md.
+import { createLedApp } from "./app/led";
+import { runAtBoot } from "./board/boot";
+import { espruinoClock } from "./board/clock";
+import { netDial } from "./board/net-link";
+import { createLedOutput } from "./board/pin";
+import { joinWifi } from "./board/wifi";
+import { Client, createClient } from "./mqtt/client";
+
+function log(message: string) {
+  console.log(message);
+}
+
+/** A valid MQTT 3.1.1 client id (1-23 of [0-9a-zA-Z]) from the board's serial number. */
+function defaultClientId(): string {
+  return ("led" + getSerial().replace(/[^0-9a-zA-Z]/g, "")).substr(0, 23);
+}
+
+let client: Client | null = null;
+
+function start() {
+  const app = createLedApp({
+    baseTopic: CONFIG.baseTopic,
+    setLed: createLedOutput(CONFIG.ledPin, CONFIG.ledActiveLow),
+    publish: function (topic: string, payload: string, retain: boolean) {
+      if (client) client.publish(topic, payload, retain);
+    },
+    log: log,
+  });
+  joinWifi(CONFIG.wifiSsid, CONFIG.wifiPassword, log, function () {
+    client = createClient(netDial(CONFIG.mqttHost, CONFIG.mqttPort), espruinoClock, {
+      clientId: CONFIG.clientId ?? defaultClientId(),
+      keepalive: CONFIG.keepalive,
+      will: app.will,
+      username: CONFIG.mqttUsername,
+      password: CONFIG.mqttPassword,
+      maxPacketSize: CONFIG.maxPacketSize,
+      reconnectMin: 1000,
+      reconnectMax: CONFIG.reconnectMaxSeconds * 1000,
+      onConnect: app.connected,
+      onDisconnect: function (reason: string) {
+        log("MQTT disconnected: " + reason);
+      },
+      onMessage: app.message,
+      log: log,
+    });
+    client.subscribe(CONFIG.baseTopic);
+  });
+}
+
+/** A graceful stop (reset, save, load): say we are going offline, since a DISCONNECT discards the Will. */
+function stop() {
+  if (!client) return;
+  client.publish(CONFIG.baseTopic + "/availability", "offline", true);
+  client.stop();
+  client = null;
+}
+
+runAtBoot(start, stop);

@@ -1,0 +1,381 @@
+// An Espruino runtime for Node: runs dist/firmware.js unchanged in a vm context that provides the parts of
+// Espruino's API the firmware uses, with the semantics ../shared/ESPRUINO.md records. Where a board and this
+// emulation could differ, it takes the stricter behaviour (see host-sim/README.md).
+import { EventEmitter } from "node:events";
+import * as nodeNet from "node:net";
+import { spawnSync } from "node:child_process";
+import * as vm from "node:vm";
+import { assertEspruinoCompatible } from "../scripts/espruino-compat.mjs";
+
+/** Largest chunk one 'data' event carries: 536 bytes on Espruino's Linux build (268 on ESP8266). */
+export const DEFAULT_READ_SIZE = 536;
+const PIN_COUNT = 40;
+
+/** How a refused connect shows: thrown at once (Espruino on Linux) or as 'error' then 'close' events (ESP8266). */
+export type RefusalStyle = "throw" | "event";
+
+export interface SimOptions {
+  /** The bundle's source text, run as it is. */
+  code: string;
+  fileName?: string;
+  /** What getSerial() returns. */
+  serial?: string;
+  /** Provide the Wifi module (an ESP board) or not (Espruino's Linux build). */
+  wifi?: boolean;
+  /** Bytes per 'data' event at most. */
+  readSize?: number;
+  refusal?: RefusalStyle;
+}
+
+export interface PinChange {
+  pin: string;
+  value: number;
+  /** getTime() of the change, in seconds. */
+  time: number;
+}
+
+/** Events: 'console' (text), 'pin' (PinChange), 'socket' (SimSocketInfo), 'uncaught' (error text). */
+export class EspruinoSim extends EventEmitter {
+  readonly pins = new Map<string, number>();
+  readonly pinModes = new Map<string, string>();
+  /** Byte-level taps on every socket the firmware opens, for tracing and for tests. */
+  readonly sockets = new Set<SimSocket>();
+  private readonly timers = new Map<number, NodeJS.Timeout>();
+  private readonly context: vm.Context;
+  private readonly started = performance.now();
+  private readonly eHandlers: Record<string, Array<() => void>> = {};
+  private wifiUp = true;
+  private wifiModule: ReturnType<EspruinoSim["makeWifi"]> | null = null;
+  private dead = false;
+
+  constructor(private readonly options: SimOptions) {
+    super();
+    // Refuse a bundle Espruino would refuse: Node's V8 would run it and hide the problem.
+    assertEspruinoCompatible(options.code, options.fileName ?? "firmware.js");
+    this.context = vm.createContext(this.makeGlobals());
+    // V8 has built-ins Espruino lacks; remove them so the bundle fails here as it would on a board.
+    vm.runInContext(
+      "delete globalThis.Map; delete globalThis.Set; delete globalThis.WeakMap; delete globalThis.WeakSet;" +
+        "delete globalThis.Symbol; delete globalThis.Proxy; delete globalThis.Reflect; delete globalThis.WeakRef;" +
+        "delete globalThis.RangeError; delete Number.isInteger; delete Number.isNaN; delete Number.parseInt;" +
+        "delete Math.trunc; delete Array.from; delete Object.freeze; delete Array.prototype.at;" +
+        "delete String.prototype.at; delete String.prototype.lastIndexOf; delete Array.prototype.lastIndexOf;" +
+        "delete Promise.race; delete Promise.allSettled; delete Promise.prototype.finally;",
+      this.context,
+    );
+  }
+
+  /** Runs the bundle, then fires E's 'init' as a board does after loading its boot code. */
+  start(): void {
+    this.guard(() => vm.runInContext(this.options.code, this.context, { filename: this.options.fileName ?? "firmware.js" }));
+    setImmediate(() => this.fireE("init"));
+  }
+
+  /** A graceful stop, as reset() or save() on a board: 'kill' handlers run, then everything is torn down. */
+  async stop(graceMs = 300): Promise<void> {
+    if (this.dead) return;
+    this.fireE("kill");
+    await new Promise((resolve) => setTimeout(resolve, graceMs));
+    this.powerOff();
+  }
+
+  /** Power cut: every socket is destroyed at once and no code runs; the broker sees the link drop. */
+  powerOff(): void {
+    this.dead = true;
+    for (const timer of this.timers.values()) clearTimeout(timer);
+    this.timers.clear();
+    for (const socket of this.sockets) socket.destroy();
+  }
+
+  /** WiFi lost: open sockets die and connects fail until `wifiRestore()`. */
+  wifiDrop(): void {
+    this.wifiUp = false;
+    for (const socket of this.sockets) socket.destroy();
+    this.wifiModule?.emitLater("disconnected", [{}]);
+  }
+
+  wifiRestore(): void {
+    this.wifiUp = true;
+  }
+
+  /** Seconds since the simulated board started, as getTime() gives. */
+  getTime(): number {
+    return (performance.now() - this.started) / 1000;
+  }
+
+  pinValue(pin: string): number | undefined {
+    return this.pins.get(pin);
+  }
+
+  /** Runs firmware code as Espruino's idle loop would: an exception is printed and the program goes on. */
+  guard(run: () => void): void {
+    if (this.dead) return;
+    try {
+      run();
+    } catch (error) {
+      const text = error instanceof Error ? (error.stack ?? error.message) : String(error);
+      this.emit("uncaught", text);
+      this.emit("console", "Uncaught " + text);
+    }
+  }
+
+  private fireE(event: string) {
+    for (const handler of this.eHandlers[event] ?? []) this.guard(handler);
+  }
+
+  private pinName(pin: unknown): string {
+    const name = pin instanceof SimPin ? pin.name : typeof pin === "number" ? "D" + pin : String(pin);
+    const match = /^D(\d+)$/.exec(name);
+    if (!match || Number(match[1]) >= PIN_COUNT) throw new Error(`Invalid pin: ${name}`);
+    return name;
+  }
+
+  private makeGlobals(): Record<string, unknown> {
+    const sim = this;
+    const globals: Record<string, unknown> = {
+      console: { log: (...values: unknown[]) => this.emit("console", values.map(formatValue).join(" ")) },
+      getTime: () => this.getTime(),
+      getSerial: () => this.options.serial ?? "5ccf7f00-00000001",
+      setTimeout: (callback: () => void, ms: number) => this.addTimer(callback, ms, false),
+      setInterval: (callback: () => void, ms: number) => this.addTimer(callback, ms, true),
+      clearTimeout: function (...args: unknown[]) {
+        sim.clearTimer(args);
+      },
+      clearInterval: function (...args: unknown[]) {
+        sim.clearTimer(args);
+      },
+      pinMode: (pin: unknown, mode: string) => {
+        this.pinModes.set(this.pinName(pin), mode);
+      },
+      digitalWrite: (pin: unknown, value: unknown) => {
+        const name = this.pinName(pin);
+        const level = value ? 1 : 0;
+        if (this.pins.get(name) === level) return;
+        this.pins.set(name, level);
+        this.emit("pin", { pin: name, value: level, time: this.getTime() } satisfies PinChange);
+      },
+      digitalRead: (pin: unknown) => this.pins.get(this.pinName(pin)) ?? 0,
+      require: (name: string) => {
+        if (name === "net") return this.makeNet();
+        if (name === "Wifi" && this.options.wifi) return (this.wifiModule ??= this.makeWifi());
+        throw new Error(`Module "${name}" not found`);
+      },
+      E: {
+        on: (event: string, handler: () => void) => {
+          (this.eHandlers[event] ??= []).push(handler);
+        },
+        toString: (bytes: Uint8Array) => Buffer.from(bytes).toString("latin1"),
+        toUint8Array: (text: string) => new Uint8Array(Buffer.from(text, "latin1")),
+      },
+      process: {
+        env: { VERSION: "2v29", BOARD: "HOSTSIM" },
+        memory: () => ({ free: 0, usage: 0, total: 0, blocksize: 12 }),
+      },
+      btoa: (text: string) => Buffer.from(text, "latin1").toString("base64"),
+      atob: (text: string) => Buffer.from(text, "base64").toString("latin1"),
+    };
+    for (let i = 0; i < PIN_COUNT; i++) globals["D" + i] = new SimPin("D" + i);
+    globals.global = globals;
+    return globals;
+  }
+
+  /** Timer ids are small numbers, and reused after a clear, as on Espruino. */
+  private addTimer(callback: () => void, ms: number, repeat: boolean): number {
+    if (typeof callback !== "function") throw new Error("Function or String not supplied!");
+    let id = 1;
+    while (this.timers.has(id)) id++;
+    const delay = Math.max(0, Number(ms) || 0);
+    const fire = () => {
+      if (!repeat) this.timers.delete(id);
+      this.guard(callback);
+    };
+    this.timers.set(id, repeat ? setInterval(fire, delay) : setTimeout(fire, delay));
+    return id;
+  }
+
+  /** No argument clears every timer (Espruino's trap); an undefined id throws. */
+  private clearTimer(args: unknown[]) {
+    if (args.length === 0) {
+      for (const timer of this.timers.values()) clearTimeout(timer);
+      this.timers.clear();
+      return;
+    }
+    const id = args[0];
+    if (typeof id !== "number") throw new Error(`clearTimeout: expected a timer id, got ${String(id)}`);
+    const timer = this.timers.get(id);
+    if (timer) clearTimeout(timer);
+    this.timers.delete(id);
+  }
+
+  /** How many timers the firmware has pending: tests check it does not grow. */
+  timerCount(): number {
+    return this.timers.size;
+  }
+
+  private makeNet() {
+    return {
+      connect: (options: { host: string; port: number }, onConnect?: () => void) => {
+        if (!this.wifiUp) throw internalError("Unable to create socket");
+        if (this.options.refusal !== "event") probeSynchronously(options.host, options.port);
+        const socket = new SimSocket(this, options.host, options.port, this.options.readSize ?? DEFAULT_READ_SIZE, onConnect);
+        this.sockets.add(socket);
+        this.emit("socket", socket);
+        return socket.espruinoFace;
+      },
+    };
+  }
+
+  private makeWifi() {
+    const sim = this;
+    const wifi = espruinoEmitter(this, {
+      connect(ssid: string, _options: unknown, callback?: (error: string | null) => void) {
+        setTimeout(() => {
+          const error = sim.wifiUp ? null : "connection failed";
+          if (callback) sim.guard(() => callback(error));
+          if (!error) wifi.emitLater("connected", [{ ip: "127.0.0.1", ssid }]);
+        }, 20);
+      },
+      disconnect() {
+        wifi.emitLater("disconnected", [{}]);
+      },
+    });
+    return wifi;
+  }
+}
+
+/** Espruino's `Pin` objects: D0, D1...; they print as their name. */
+class SimPin {
+  constructor(readonly name: string) {}
+  toString() {
+    return this.name;
+  }
+}
+
+/** Espruino's exceptions from native code are not Error instances: { type: "InternalError", message }. */
+function internalError(message: string) {
+  return { type: "InternalError", message, toString: () => "InternalError: " + message };
+}
+
+/**
+ * Espruino on Linux refuses a connect synchronously, which Node cannot do; a short blocking probe in a child
+ * process gives the same answer before the real (asynchronous) connect is made.
+ */
+function probeSynchronously(host: string, port: number) {
+  if (!nodeNet.isIP(host) && host !== "localhost") throw internalError("Unable to locate host");
+  const script = `const s=require("net").connect(${JSON.stringify(port)},${JSON.stringify(host)});` +
+    `s.on("connect",()=>{s.destroy();process.exit(0)});s.on("error",()=>process.exit(3));setTimeout(()=>process.exit(3),2000)`;
+  const result = spawnSync(process.execPath, ["-e", script], { stdio: "ignore", timeout: 5000 });
+  if (result.status !== 0) throw internalError("Unable to create socket");
+}
+
+type Listener = (...args: unknown[]) => void;
+
+/** Espruino's event methods on a plain object: listeners kept as `#onX`, emit runs them later, no once/off. */
+function espruinoEmitter<T extends object>(sim: EspruinoSim, target: T) {
+  const listeners = (object: Record<string, unknown>, event: string) => ((object["#on" + event] as Listener[] | undefined) ??= []);
+  const methods = {
+    on(this: Record<string, unknown>, event: string, listener: Listener) {
+      listeners(this, event).push(listener);
+    },
+    removeListener(this: Record<string, unknown>, event: string, listener: Listener) {
+      const list = listeners(this, event);
+      const at = list.indexOf(listener);
+      if (at >= 0) list.splice(at, 1);
+    },
+    removeAllListeners(this: Record<string, unknown>, event?: string) {
+      for (const key of Object.keys(this)) if (key.startsWith("#on") && (event === undefined || key === "#on" + event)) delete this[key];
+    },
+    emit(this: Record<string, unknown>, event: string, ...args: unknown[]) {
+      methods.emitLater.call(this, event, args);
+    },
+    /** Queues the event: Espruino runs handlers after the current code, never inside emit(). */
+    emitLater(this: Record<string, unknown>, event: string, args: unknown[]) {
+      const list = [...listeners(this, event)];
+      setImmediate(() => {
+        for (const listener of list) sim.guard(() => listener(...args));
+      });
+    },
+  };
+  return Object.assign(target, methods) as T & typeof methods;
+}
+
+/** One socket the firmware opened, with its Espruino face and byte counters for tests and tracing. */
+export class SimSocket extends EventEmitter {
+  readonly espruinoFace;
+  bytesIn = 0;
+  bytesOut = 0;
+  private readonly node: nodeNet.Socket;
+  private closed = false;
+  private failedToOpen = false;
+
+  constructor(
+    private readonly sim: EspruinoSim,
+    readonly host: string,
+    readonly port: number,
+    private readonly readSize: number,
+    onConnect?: () => void,
+  ) {
+    super();
+    const self = this;
+    this.espruinoFace = espruinoEmitter(sim, {
+      write(data: unknown) {
+        if (self.closed) throw new Error("This socket is closed");
+        // Espruino sends a non-string as its text: a Uint8Array goes out as "1,2,200".
+        const text = typeof data === "string" ? data : String(data);
+        const bytes = Buffer.from(text, "latin1");
+        self.bytesOut += bytes.length;
+        self.emit("out", bytes);
+        self.node.write(bytes);
+        return false;
+      },
+      end() {
+        if (self.closed) return;
+        self.node.end();
+      },
+    });
+    this.node = nodeNet.connect({ host, port });
+    this.node.setNoDelay(true);
+    this.node.on("connect", () => {
+      if (onConnect) sim.guard(onConnect);
+    });
+    this.node.on("data", (data: Buffer) => {
+      this.bytesIn += data.length;
+      this.emit("in", data);
+      for (let at = 0; at < data.length; at += this.readSize) {
+        const chunk = data.subarray(at, at + this.readSize).toString("latin1");
+        this.espruinoFace.emitLater("data", [chunk]);
+      }
+    });
+    // Espruino's 'error' never fired on Linux; ESP8266 may report one. Either way a close gives 'end' then 'close'.
+    this.node.on("error", () => {
+      if (!this.node.remoteAddress) this.failedToOpen = true;
+    });
+    this.node.on("close", () => this.markClosed());
+  }
+
+  destroy() {
+    this.node.destroy();
+    this.markClosed();
+  }
+
+  private markClosed() {
+    if (this.closed) return;
+    this.closed = true;
+    this.sim.sockets.delete(this);
+    // A connect refused after the fact (the ESP8266 way, refusal "event") is reported as 'error' first.
+    if (this.failedToOpen) this.espruinoFace.emitLater("error", [{ type: "InternalError", message: "connection refused" }]);
+    this.espruinoFace.emitLater("end", []);
+    this.espruinoFace.emitLater("close", [false]);
+    this.emit("closed");
+  }
+}
+
+function formatValue(value: unknown): string {
+  if (typeof value === "string") return value;
+  if (value && typeof value === "object" && "type" in value && "message" in value) return `${String(value.type)}: ${String(value.message)}`;
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}
