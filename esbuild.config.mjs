@@ -1,7 +1,10 @@
 // Builds firmware/main.ts into dist/firmware.js, the one artifact that is flashed, simulated and tested.
 // Settings follow ../shared/ESPRUINO.md: es2015, minified, no legal comments, `??` and `catch {}` kept as written.
-// Format: cjs wrapped in our own function, because esbuild's iife turns require("net") into a helper that needs
-// Proxy, which Espruino lacks; cjs leaves require() as it is, and with no exports no export helper is emitted.
+// Format: cjs, because esbuild's iife turns require("net") into a helper that needs Proxy, which Espruino lacks;
+// cjs leaves require() as it is, and with no exports no export helper is emitted. No wrapping function: on the
+// ESP8266-shaped interpreter an outer function holding the whole bundle ran out of memory while loading (its body
+// is a second copy of the code), so top-level names are global; the build checks they hide no Espruino global.
+import * as acorn from "acorn";
 import * as esbuild from "esbuild";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, relative, resolve, sep } from "node:path";
@@ -45,11 +48,24 @@ function escapeControlCharacters(code) {
   return code.replace(/[\x00-\x09\x0b-\x1f\x7f]/g, (c) => "\\x" + c.charCodeAt(0).toString(16).padStart(2, "0"));
 }
 
+/** Espruino globals a top-level name of the bundle must not hide: pins (D2, A0...), E, and the short built-ins. */
+const ESPRUINO_GLOBAL = /^([A-H]\d+|LED\d*|BTN\d*|E|Pin|NRF|SPI\d?|I2C\d?|Serial\d?|USB|global|print|load|save|reset|dump|edit|echo|peek\d+|poke\d+)$/;
+
+/** Top-level declarations of the bundle that would replace one of Espruino's globals. */
+export function hiddenEspruinoGlobals(code) {
+  const names = [];
+  for (const node of acorn.parse(code, { ecmaVersion: "latest" }).body) {
+    if (node.type === "FunctionDeclaration" || node.type === "ClassDeclaration") names.push(node.id.name);
+    if (node.type === "VariableDeclaration") for (const d of node.declarations) if (d.id.type === "Identifier") names.push(d.id.name);
+  }
+  return names.filter((name) => ESPRUINO_GLOBAL.test(name));
+}
+
 /** The esbuild options for the firmware, with the given config injected. */
-export function firmwareBuildOptions(config) {
+export function firmwareBuildOptions(config, entry = "firmware/main.ts") {
   return {
     absWorkingDir: root,
-    entryPoints: ["firmware/main.ts"],
+    entryPoints: [entry],
     bundle: true,
     write: false,
     format: "cjs",
@@ -59,8 +75,6 @@ export function firmwareBuildOptions(config) {
     minify: true,
     legalComments: "none",
     charset: "ascii",
-    banner: { js: "(function(){" },
-    footer: { js: "})();" },
     tsconfig: "firmware/tsconfig.json",
     define: configDefines(config),
     plugins: [firmwareOnly],
@@ -72,18 +86,23 @@ export function firmwareBuildOptions(config) {
 /**
  * Builds the firmware and checks the bundle: only firmware/ sources, no CONFIG left undefined, nothing Espruino
  * cannot run. Returns the bundle's text; writes it to `outfile` unless that is null.
- * @param {{ overrides?: Record<string, unknown>, env?: Record<string, string | undefined>, configFile?: string, outfile?: string | null }} [options]
+ * @param {{ overrides?: Record<string, unknown>, env?: Record<string, string | undefined>, configFile?: string | null, outfile?: string | null, entry?: string }} [options]
  */
 export async function buildFirmware(options = {}) {
   const config = loadConfig({ file: options.configFile, env: options.env, overrides: options.overrides });
-  const result = await esbuild.build(firmwareBuildOptions(config));
+  const result = await esbuild.build(firmwareBuildOptions(config, options.entry));
   const code = escapeControlCharacters(result.outputFiles[0].text);
   for (const input of Object.keys(result.metafile.inputs)) {
-    if (!resolve(root, input).startsWith(firmwareDir + sep)) throw new Error(`${input} reached the bundle: only firmware/ may`);
+    const path = resolve(root, input);
+    if (!path.startsWith(firmwareDir + sep) && path !== resolve(root, options.entry ?? "firmware/main.ts")) {
+      throw new Error(`${input} reached the bundle: only firmware/ may`);
+    }
   }
   if (/\bCONFIG\b/.test(code)) throw new Error("the bundle still reads CONFIG: read settings as CONFIG.key, which the build defines");
   const outfile = options.outfile === undefined ? "dist/firmware.js" : options.outfile;
   assertEspruinoCompatible(code, outfile ?? "firmware.js");
+  const hidden = hiddenEspruinoGlobals(code);
+  if (hidden.length) throw new Error(`the bundle's top-level names ${hidden.join(", ")} would hide Espruino globals`);
   if (outfile) {
     const path = resolve(root, outfile);
     mkdirSync(dirname(path), { recursive: true });

@@ -97,17 +97,17 @@ function check(key, raw, fromEnv) {
 }
 
 /**
- * Reads config.json (if present), then the environment, then `overrides` (keys of SETTINGS, e.g. from the sim's
+ * Reads config.json (if present; `file: null` reads none), then the environment, then `overrides` (keys of SETTINGS, e.g. from the sim's
  * flags), checks every value and returns the firmware's settings. Throws ConfigError listing every problem.
- * @param {{ file?: string, env?: Record<string, string | undefined>, overrides?: Record<string, unknown> }} [options]
+ * @param {{ file?: string | null, env?: Record<string, string | undefined>, overrides?: Record<string, unknown> }} [options]
  */
 export function loadConfig(options = {}) {
-  const file = options.file ?? "config.json";
+  const file = options.file === undefined ? "config.json" : options.file;
   const env = options.env ?? process.env;
   const problems = [];
   const raw = {};
   const fromEnv = {};
-  if (existsSync(file)) {
+  if (file !== null && existsSync(file)) {
     let json;
     try {
       json = JSON.parse(readFileSync(file, "utf8"));

@@ -1,0 +1,148 @@
+// The build: settings validated with messages that name the key, secrets never echoed, only firmware/ code in the
+// bundle, and nothing in it that Espruino cannot run.
+import { describe, test, after } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { buildFirmware, hiddenEspruinoGlobals } from "../esbuild.config.mjs";
+import { ConfigError, loadConfig } from "../scripts/firmware-config.mjs";
+
+const dir = mkdtempSync(join(tmpdir(), "build-test-"));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+function configProblems(options: Parameters<typeof loadConfig>[0]): string {
+  try {
+    loadConfig(options);
+  } catch (error) {
+    assert.ok(error instanceof ConfigError, String(error));
+    return error.message;
+  }
+  assert.fail("expected a ConfigError");
+}
+
+function writeConfig(json: unknown): string {
+  const file = join(dir, `config-${Math.random().toString(36).slice(2)}.json`);
+  writeFileSync(file, typeof json === "string" ? json : JSON.stringify(json));
+  return file;
+}
+
+describe("settings", () => {
+  test("defaults: local broker, base topic led, pin D2 active-high, keepalive 60 s", () => {
+    const config = loadConfig({ file: null, env: {} });
+    assert.deepEqual(config, {
+      wifiSsid: undefined,
+      wifiPassword: undefined,
+      mqttHost: "127.0.0.1",
+      mqttPort: 1883,
+      mqttUsername: undefined,
+      mqttPassword: undefined,
+      clientId: undefined,
+      keepalive: 60,
+      baseTopic: "led",
+      ledPin: "D2",
+      ledActiveLow: false,
+      maxPacketSize: 1024,
+      reconnectMaxSeconds: 60,
+    });
+  });
+
+  test("MQTT_URL carries host, port and credentials; the environment overrides config.json", () => {
+    const file = writeConfig({ mqttUrl: "mqtt://10.0.0.1", baseTopic: "desk", ledActiveLow: true });
+    const config = loadConfig({ file, env: { MQTT_URL: "mqtt://bob:s%40cret@broker.local:1884", KEEPALIVE: "30" } });
+    assert.equal(config.mqttHost, "broker.local");
+    assert.equal(config.mqttPort, 1884);
+    assert.equal(config.mqttUsername, "bob");
+    assert.equal(config.mqttPassword, "s@cret");
+    assert.equal(config.keepalive, 30);
+    assert.equal(config.baseTopic, "desk");
+    assert.equal(config.ledActiveLow, true);
+  });
+
+  test("each bad value is named with its key, its variable and what is expected", () => {
+    const message = configProblems({
+      file: null,
+      env: { KEEPALIVE: "ten", CLIENT_ID: "has spaces", BASE_TOPIC: "led/#", LED_ACTIVE_LOW: "maybe", LED_PIN: "2pin" },
+    });
+    assert.match(message, /keepalive \(env KEEPALIVE.*"ten" is not a whole number from 0 to 65535/);
+    assert.match(message, /clientId \(env CLIENT_ID.*is not 1 to 23 letters and digits/);
+    assert.match(message, /baseTopic \(env BASE_TOPIC.*without the wildcards/);
+    assert.match(message, /ledActiveLow \(env LED_ACTIVE_LOW.*is not true or false/);
+    assert.match(message, /ledPin \(env LED_PIN.*is not a pin name/);
+  });
+
+  test("broker URLs: unsupported schemes and bad ports are refused", () => {
+    assert.match(configProblems({ file: null, env: { MQTT_URL: "mqtts://host" } }), /scheme mqtts:\/\/ is not supported/);
+    assert.match(configProblems({ file: null, env: { MQTT_URL: "mqtt://host:0" } }), /the port is not 1 to 65535/);
+    assert.match(configProblems({ file: null, env: { MQTT_URL: "not a url" } }), /mqttUrl .* not a URL/);
+  });
+
+  test("config.json: unknown keys, invalid JSON and a non-object are refused", () => {
+    assert.match(configProblems({ file: writeConfig({ mqttURL: "mqtt://x" }), env: {} }), /unknown key "mqttURL"/);
+    assert.match(configProblems({ file: writeConfig("{ nope"), env: {} }), /is not valid JSON/);
+    assert.match(configProblems({ file: writeConfig([1]), env: {} }), /must hold one JSON object/);
+  });
+
+  test("secrets are never echoed in an error", () => {
+    const message = configProblems({ file: writeConfig({ wifiSsid: "home", wifiPassword: 12345678, mqttPassword: "" }), env: {} });
+    assert.match(message, /wifiPassword/);
+    assert.match(message, /mqttPassword/);
+    assert.doesNotMatch(message, /12345678/);
+    for (const url of ["mqtt://u:hunter2@h:99999", "ws://u:hunter2@h", "mqtt://u:hunter2@h/path"]) {
+      const urlMessage = configProblems({ file: null, env: { MQTT_URL: url } });
+      assert.match(urlMessage, /mqttUrl/);
+      assert.doesNotMatch(urlMessage, /hunter2/);
+    }
+  });
+
+  test("a WiFi password without an SSID is refused", () => {
+    assert.match(configProblems({ file: null, env: { WIFI_PASSWORD: "pw" } }), /set, but wifiSsid is not/);
+  });
+});
+
+describe("the bundle", () => {
+  test("non-ASCII settings reach the bundle as UTF-8 byte escapes, and the bundle is ASCII without control bytes", async () => {
+    const { code } = await buildFirmware({ outfile: null, configFile: null, env: {}, overrides: { wifiSsid: "Café", baseTopic: "maison/lumière" } });
+    assert.ok(code.includes('"Caf\\xC3\\xA9"'), "SSID as UTF-8 bytes");
+    assert.ok(code.includes('"maison/lumi\\xC3\\xA8re"'), "topic as UTF-8 bytes");
+    assert.doesNotMatch(code, /[^\x0a\x20-\x7e]/);
+    assert.ok(code.includes('"\\0\\x04MQTT\\x04"'), "CONNECT's protocol name with escaped control bytes");
+  });
+
+  test("settings that are not configured cost no bytes", async () => {
+    const plain = (await buildFirmware({ outfile: null, configFile: null, env: {} })).code;
+    const withAuth = (await buildFirmware({ outfile: null, configFile: null, env: { MQTT_URL: "mqtt://user:pw@127.0.0.1" } })).code;
+    assert.doesNotMatch(plain, /username:"/);
+    assert.match(withAuth, /username:"user"/);
+    assert.doesNotMatch(plain, /CONFIG/);
+  });
+
+  async function buildEntry(source: string) {
+    const entry = join(dir, `entry-${Math.random().toString(36).slice(2)}.ts`);
+    writeFileSync(entry, source);
+    return buildFirmware({ outfile: null, configFile: null, env: {}, entry });
+  }
+
+  test("a Node built-in in firmware fails the build, naming it", async () => {
+    await assert.rejects(buildEntry('import { readFileSync } from "node:fs";\nreadFileSync("x");\n'), /imports "node:fs": firmware may import only files under firmware\//);
+  });
+
+  test("an npm package in firmware fails the build, naming it", async () => {
+    await assert.rejects(buildEntry('import mqtt from "mqtt";\nmqtt.connect("x");\n'), /imports "mqtt"/);
+  });
+
+  test("require() of a module Espruino does not have fails the build", async () => {
+    await assert.rejects(buildEntry('declare function require(m: string): any;\nrequire("fs").readFile("x");\n'), /imports "fs"/);
+  });
+
+  test("a construct Espruino rejects fails the build, naming it and its place", async () => {
+    await assert.rejects(
+      buildEntry("function go(n: number, ...rest: number[]) { return n + rest.length; }\nconsole.log(go(1, 2));\n"),
+      /rest parameter/,
+    );
+  });
+
+  test("top-level names that would hide an Espruino global are found", () => {
+    assert.deepEqual(hiddenEspruinoGlobals("var D2=1;function E(){}let ok=2;const A0=3;"), ["D2", "E", "A0"]);
+  });
+});

@@ -1,0 +1,84 @@
+// End to end: the built bundle runs on a simulated board (host-sim, its own process) against a real broker, and
+// MQTT.js plays the phone. Run on Mosquitto and on aedes.
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { buildFirmware } from "../esbuild.config.mjs";
+import { startAedesBroker, startMosquitto, TestBroker } from "./support/brokers.ts";
+import { Phone, readRetained } from "./support/phone.ts";
+import { SimProcess } from "./support/sim-process.ts";
+
+const workDir = mkdtempSync(join(tmpdir(), "e2e-"));
+after(() => rmSync(workDir, { recursive: true, force: true }));
+
+/** Builds the bundle exactly as `npm run build` does, with this broker baked in, ignoring any local config. */
+async function buildFor(broker: TestBroker, clientId: string): Promise<string> {
+  const outfile = join(workDir, `${clientId}.js`);
+  await buildFirmware({ outfile, configFile: null, env: {}, overrides: { mqttUrl: broker.url, clientId } });
+  return outfile;
+}
+
+for (const startBroker of [startMosquitto, startAedesBroker]) {
+  describe(`the LED through ${startBroker === startMosquitto ? "Mosquitto" : "aedes"}`, () => {
+    let broker: TestBroker;
+    let sim: SimProcess;
+    let phone: Phone;
+
+    before(async () => {
+      broker = await startBroker();
+      const bundle = await buildFor(broker, `e2e${broker.name}`);
+      sim = new SimProcess(["--bundle", bundle]);
+      await sim.waitFor((e) => e.event === "mqtt" && e.state === "connected", "MQTT connection");
+      phone = await Phone.connect(broker.url, ["led/#"]);
+    });
+
+    after(async () => {
+      await sim?.kill();
+      await phone?.end();
+      await broker?.stop();
+    });
+
+    test("the device says it is online and reports its state, both retained", async () => {
+      assert.equal((await phone.waitFor("led/availability", "online")).retain, true);
+      assert.equal((await phone.waitFor("led/state", "off")).retain, true);
+    });
+
+    /** Sends a command and waits for the pin and the state report it must cause. */
+    async function command(payload: string, pin: number, state: "on" | "off") {
+      const fromEvent = sim.events.length;
+      const fromSeen = phone.seen.length;
+      await phone.publish("led", payload);
+      await sim.waitFor((e) => e.event === "pin" && e.pin === "D2" && e.value === pin, `pin D2=${pin} after "${payload}"`, fromEvent);
+      await phone.waitFor("led/state", state, fromSeen);
+    }
+
+    test("on, off and toggle switch the pin and the retained state follows", async () => {
+      await command("on", 1, "on");
+      await command("off", 0, "off");
+      await command("toggle", 1, "on");
+      await command("TOGGLE", 0, "off");
+      await command("1", 1, "on");
+      assert.equal(await readRetained(broker.url, "led/state"), "on");
+    });
+
+    test("a bad payload is refused and reported, and the LED and state do not change", async () => {
+      const fromEvent = sim.events.length;
+      const fromSeen = phone.seen.length;
+      await phone.publish("led", "blink");
+      await sim.waitFor((e) => e.event === "console" && String(e.text).includes('refused payload on led: "blink"'), "refusal on the console", fromEvent);
+      // A command after it proves the bad one was handled first: the only changes are the ones "off" made.
+      await command("off", 0, "off");
+      assert.deepEqual(sim.pinEvents(fromEvent).map((e) => e.value), [0]);
+      assert.deepEqual(phone.seen.slice(fromSeen).filter((m) => m.topic === "led/state").map((m) => m.payload), ["off"]);
+    });
+
+    test("killing the device without DISCONNECT makes availability read offline (the Will), retained", async () => {
+      const fromSeen = phone.seen.length;
+      await sim.kill();
+      await phone.waitFor("led/availability", "offline", fromSeen);
+      assert.equal(await readRetained(broker.url, "led/availability"), "offline");
+    });
+  });
+}

@@ -1,0 +1,81 @@
+// Real brokers for end-to-end tests: Mosquitto (its own config, a free loopback port, ended by pid) and aedes.
+import { spawn, ChildProcess } from "node:child_process";
+import { mkdtempSync, writeFileSync, rmSync } from "node:fs";
+import { createServer, connect } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { startAedes } from "../../host-sim/broker.ts";
+
+export const MOSQUITTO = "/usr/sbin/mosquitto";
+
+export interface TestBroker {
+  name: string;
+  url: string;
+  port: number;
+  stop(): Promise<void>;
+}
+
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const address = server.address();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  if (!address || typeof address === "string") throw new Error("no port");
+  return address.port;
+}
+
+async function waitForPort(port: number, child: ChildProcess, log: () => string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`mosquitto exited with ${child.exitCode}:\n${log()}`);
+    const open = await new Promise<boolean>((resolve) => {
+      const socket = connect(port, "127.0.0.1");
+      socket.once("connect", () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once("error", () => resolve(false));
+    });
+    if (open) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`mosquitto did not listen on ${port} within 10 s:\n${log()}`);
+}
+
+/** Starts Mosquitto on a free loopback port with a config of its own; extra lines are appended to the config. */
+export async function startMosquitto(extraConfig: string[] = []): Promise<TestBroker & { pid: number }> {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), "mosquitto-"));
+  const configFile = join(dir, "mosquitto.conf");
+  writeFileSync(configFile, [`listener ${port} 127.0.0.1`, "allow_anonymous true", "persistence false", "log_dest stderr", "log_type error", "log_type warning", ...extraConfig].join("\n") + "\n");
+  const child = spawn(MOSQUITTO, ["-c", configFile], { stdio: ["ignore", "ignore", "pipe"] });
+  let stderr = "";
+  child.stderr?.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+  try {
+    await waitForPort(port, child, () => stderr);
+  } catch (error) {
+    child.kill("SIGKILL");
+    throw error;
+  }
+  const pid = child.pid!;
+  return {
+    name: "mosquitto",
+    url: `mqtt://127.0.0.1:${port}`,
+    port,
+    pid,
+    stop: async () => {
+      if (child.exitCode === null) {
+        const exited = new Promise((resolve) => child.once("exit", resolve));
+        process.kill(pid, "SIGTERM");
+        await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 3000))]);
+        if (child.exitCode === null) process.kill(pid, "SIGKILL");
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function startAedesBroker(): Promise<TestBroker> {
+  const broker = await startAedes(0);
+  return { name: "aedes", url: broker.url, port: broker.port, stop: broker.close };
+}

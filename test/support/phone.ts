@@ -1,0 +1,59 @@
+// The phone side: an MQTT.js client that records every message it sees.
+import mqtt, { MqttClient } from "mqtt";
+
+export interface Seen {
+  topic: string;
+  payload: string;
+  retain: boolean;
+}
+
+export class Phone {
+  readonly seen: Seen[] = [];
+  private constructor(readonly client: MqttClient) {
+    client.on("message", (topic, payload, packet) => this.seen.push({ topic, payload: payload.toString("utf8"), retain: packet.retain }));
+  }
+
+  static async connect(url: string, subscribe: string[]): Promise<Phone> {
+    const client = await mqtt.connectAsync(url, { clientId: `phone${Math.random().toString(16).slice(2, 10)}`, reconnectPeriod: 0, connectTimeout: 5000 });
+    const phone = new Phone(client);
+    if (subscribe.length) await client.subscribeAsync(subscribe);
+    return phone;
+  }
+
+  async publish(topic: string, payload: string, retain = false): Promise<void> {
+    await this.client.publishAsync(topic, payload, { retain });
+  }
+
+  /** Waits for a message on `topic` with `payload`, seen at index `from` or later. */
+  async waitFor(topic: string, payload: string, from = 0, ms = 10_000): Promise<Seen> {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const found = this.seen.slice(from).find((m) => m.topic === topic && m.payload === payload);
+      if (found) return found;
+      if (Date.now() > deadline) {
+        throw new Error(`phone: no ${topic}=${payload} within ${ms} ms; seen: ${JSON.stringify(this.seen)}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+
+  async end(): Promise<void> {
+    await this.client.endAsync(true);
+  }
+}
+
+/** What a fresh subscriber reads retained on `topic`, or undefined when nothing comes within `ms`. */
+export async function readRetained(url: string, topic: string, ms = 3000): Promise<string | undefined> {
+  const phone = await Phone.connect(url, [topic]);
+  try {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const found = phone.seen.find((m) => m.topic === topic && m.retain);
+      if (found) return found.payload;
+      if (Date.now() > deadline) return undefined;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  } finally {
+    await phone.end();
+  }
+}
