@@ -4,6 +4,7 @@
 import { EventEmitter } from "node:events";
 import * as nodeNet from "node:net";
 import { spawnSync } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
 import * as vm from "node:vm";
 import { assertEspruinoCompatible } from "../scripts/espruino-compat.mjs";
 
@@ -42,6 +43,8 @@ export class EspruinoSim extends EventEmitter {
   readonly sockets = new Set<SimSocket>();
   private readonly timers = new Map<number, NodeJS.Timeout>();
   private readonly context: vm.Context;
+  /** The sandbox's own Error, so that errors the sim throws are `instanceof Error` inside it, as on Espruino. */
+  private contextError: ErrorConstructor = Error;
   private readonly started = performance.now();
   private readonly eHandlers: Record<string, Array<() => void>> = {};
   private wifiUp = true;
@@ -53,6 +56,7 @@ export class EspruinoSim extends EventEmitter {
     // Refuse a bundle Espruino would refuse: Node's V8 would run it and hide the problem.
     assertEspruinoCompatible(options.code, options.fileName ?? "firmware.js");
     this.context = vm.createContext(this.makeGlobals());
+    this.contextError = vm.runInContext("Error", this.context) as ErrorConstructor;
     // V8 has built-ins Espruino lacks; remove them so the bundle fails here as it would on a board.
     vm.runInContext(
       "delete globalThis.Map; delete globalThis.Set; delete globalThis.WeakMap; delete globalThis.WeakSet;" +
@@ -91,7 +95,7 @@ export class EspruinoSim extends EventEmitter {
   wifiDrop(): void {
     this.wifiUp = false;
     for (const socket of this.sockets) socket.destroy();
-    this.wifiModule?.emitLater("disconnected", [{}]);
+    if (this.wifiModule) emitLater(this, this.wifiModule, "disconnected", [{}]);
   }
 
   wifiRestore(): void {
@@ -123,10 +127,15 @@ export class EspruinoSim extends EventEmitter {
     for (const handler of this.eHandlers[event] ?? []) this.guard(handler);
   }
 
+  /** An Error of the sandbox's realm. */
+  error(message: string): Error {
+    return new this.contextError(message);
+  }
+
   private pinName(pin: unknown): string {
     const name = pin instanceof SimPin ? pin.name : typeof pin === "number" ? "D" + pin : String(pin);
     const match = /^D(\d+)$/.exec(name);
-    if (!match || Number(match[1]) >= PIN_COUNT) throw new Error(`Invalid pin: ${name}`);
+    if (!match || Number(match[1]) >= PIN_COUNT) throw this.error(`Invalid pin: ${name}`);
     return name;
   }
 
@@ -158,7 +167,7 @@ export class EspruinoSim extends EventEmitter {
       require: (name: string) => {
         if (name === "net") return this.makeNet();
         if (name === "Wifi" && this.options.wifi) return (this.wifiModule ??= this.makeWifi());
-        throw new Error(`Module "${name}" not found`);
+        throw this.error(`Module "${name}" not found`);
       },
       E: {
         on: (event: string, handler: () => void) => {
@@ -181,7 +190,7 @@ export class EspruinoSim extends EventEmitter {
 
   /** Timer ids are small numbers, and reused after a clear, as on Espruino. */
   private addTimer(callback: () => void, ms: number, repeat: boolean): number {
-    if (typeof callback !== "function") throw new Error("Function or String not supplied!");
+    if (typeof callback !== "function") throw this.error("Function or String not supplied!");
     let id = 1;
     while (this.timers.has(id)) id++;
     const delay = Math.max(0, Number(ms) || 0);
@@ -201,7 +210,7 @@ export class EspruinoSim extends EventEmitter {
       return;
     }
     const id = args[0];
-    if (typeof id !== "number") throw new Error(`clearTimeout: expected a timer id, got ${String(id)}`);
+    if (typeof id !== "number") throw this.error(`clearTimeout: expected a timer id, got ${String(id)}`);
     const timer = this.timers.get(id);
     if (timer) clearTimeout(timer);
     this.timers.delete(id);
@@ -232,11 +241,11 @@ export class EspruinoSim extends EventEmitter {
         setTimeout(() => {
           const error = sim.wifiUp ? null : "connection failed";
           if (callback) sim.guard(() => callback(error));
-          if (!error) wifi.emitLater("connected", [{ ip: "127.0.0.1", ssid }]);
+          if (!error) emitLater(sim, wifi, "connected", [{ ip: "127.0.0.1", ssid }]);
         }, 20);
       },
       disconnect() {
-        wifi.emitLater("disconnected", [{}]);
+        emitLater(sim, wifi, "disconnected", [{}]);
       },
     });
     return wifi;
@@ -257,46 +266,85 @@ function internalError(message: string) {
 }
 
 /**
- * Espruino on Linux refuses a connect synchronously, which Node cannot do; a short blocking probe in a child
- * process gives the same answer before the real (asynchronous) connect is made.
+ * Espruino on Linux refuses a connect synchronously, which Node's sockets cannot. On Linux the kernel's table of
+ * listening sockets answers synchronously without opening a connection; elsewhere a short blocking probe connect in
+ * a child process gives the same answer (and the peer sees that extra connection).
  */
 function probeSynchronously(host: string, port: number) {
   if (!nodeNet.isIP(host) && host !== "localhost") throw internalError("Unable to locate host");
+  const listening = isListeningLocally(host === "localhost" ? "127.0.0.1" : host, port);
+  if (listening === false) throw internalError("Unable to create socket");
+  if (listening === true) return;
   const script = `const s=require("net").connect(${JSON.stringify(port)},${JSON.stringify(host)});` +
     `s.on("connect",()=>{s.destroy();process.exit(0)});s.on("error",()=>process.exit(3));setTimeout(()=>process.exit(3),2000)`;
   const result = spawnSync(process.execPath, ["-e", script], { stdio: "ignore", timeout: 5000 });
   if (result.status !== 0) throw internalError("Unable to create socket");
 }
 
+/** Whether something listens on host:port, from /proc/net/tcp{,6}; undefined where that cannot be told. */
+function isListeningLocally(host: string, port: number): boolean | undefined {
+  if (nodeNet.isIPv4(host) === false) return undefined;
+  const wanted = new Set([hexIPv4(host), "00000000"]);
+  const wanted6 = new Set(["00000000000000000000000000000000", "0000000000000000FFFF0000" + hexIPv4(host)]);
+  let tables: string[];
+  try {
+    tables = [readFileSync("/proc/net/tcp", "utf8"), existsSync("/proc/net/tcp6") ? readFileSync("/proc/net/tcp6", "utf8") : ""];
+  } catch {
+    return undefined;
+  }
+  const portHex = port.toString(16).toUpperCase().padStart(4, "0");
+  for (const table of tables) {
+    for (const line of table.split("\n").slice(1)) {
+      const fields = line.trim().split(/\s+/);
+      const local = fields[1];
+      if (!local || fields[3] !== "0A") continue; // 0A: LISTEN
+      const [address, listenPort] = local.split(":");
+      if (listenPort === portHex && (wanted.has(address ?? "") || wanted6.has(address ?? ""))) return true;
+    }
+  }
+  return false;
+}
+
+/** An IPv4 address as /proc/net/tcp writes it: the 32-bit value in host (little-endian) byte order, in hex. */
+function hexIPv4(address: string): string {
+  return address.split(".").map((part) => Number(part).toString(16).toUpperCase().padStart(2, "0")).reverse().join("");
+}
+
 type Listener = (...args: unknown[]) => void;
 
-/** Espruino's event methods on a plain object: listeners kept as `#onX`, emit runs them later, no once/off. */
+function listenersOf(object: object, event: string): Listener[] | undefined {
+  return (object as Record<string, Listener[] | undefined>)["#on" + event];
+}
+
+/** Queues an event on an Espruino object: Espruino runs handlers after the current code, never inside emit(). */
+function emitLater(sim: EspruinoSim, object: object, event: string, args: unknown[]) {
+  const list = listenersOf(object, event);
+  if (!list || !list.length) return;
+  const snapshot = list.slice();
+  setImmediate(() => {
+    for (const listener of snapshot) sim.guard(() => listener(...args));
+  });
+}
+
+/** Espruino's event methods on a plain object: listeners kept as own properties `#onX`, emit runs them later. */
 function espruinoEmitter<T extends object>(sim: EspruinoSim, target: T) {
-  const listeners = (object: Record<string, unknown>, event: string) => ((object["#on" + event] as Listener[] | undefined) ??= []);
   const methods = {
     on(this: Record<string, unknown>, event: string, listener: Listener) {
-      listeners(this, event).push(listener);
+      ((this["#on" + event] as Listener[] | undefined) ??= []).push(listener);
     },
     removeListener(this: Record<string, unknown>, event: string, listener: Listener) {
-      const list = listeners(this, event);
-      const at = list.indexOf(listener);
-      if (at >= 0) list.splice(at, 1);
+      const list = listenersOf(this, event);
+      const at = list ? list.indexOf(listener) : -1;
+      if (list && at >= 0) list.splice(at, 1);
     },
     removeAllListeners(this: Record<string, unknown>, event?: string) {
       for (const key of Object.keys(this)) if (key.startsWith("#on") && (event === undefined || key === "#on" + event)) delete this[key];
     },
     emit(this: Record<string, unknown>, event: string, ...args: unknown[]) {
-      methods.emitLater.call(this, event, args);
-    },
-    /** Queues the event: Espruino runs handlers after the current code, never inside emit(). */
-    emitLater(this: Record<string, unknown>, event: string, args: unknown[]) {
-      const list = [...listeners(this, event)];
-      setImmediate(() => {
-        for (const listener of list) sim.guard(() => listener(...args));
-      });
+      emitLater(sim, this, event, args);
     },
   };
-  return Object.assign(target, methods) as T & typeof methods;
+  return Object.assign(target, methods);
 }
 
 /** One socket the firmware opened, with its Espruino face and byte counters for tests and tracing. */
@@ -306,7 +354,8 @@ export class SimSocket extends EventEmitter {
   bytesOut = 0;
   private readonly node: nodeNet.Socket;
   private closed = false;
-  private failedToOpen = false;
+  private opened = false;
+  private failed = false;
 
   constructor(
     private readonly sim: EspruinoSim,
@@ -319,7 +368,7 @@ export class SimSocket extends EventEmitter {
     const self = this;
     this.espruinoFace = espruinoEmitter(sim, {
       write(data: unknown) {
-        if (self.closed) throw new Error("This socket is closed");
+        if (self.closed) throw sim.error("This socket is closed");
         // Espruino sends a non-string as its text: a Uint8Array goes out as "1,2,200".
         const text = typeof data === "string" ? data : String(data);
         const bytes = Buffer.from(text, "latin1");
@@ -335,20 +384,23 @@ export class SimSocket extends EventEmitter {
     });
     this.node = nodeNet.connect({ host, port });
     this.node.setNoDelay(true);
+    // Espruino offers both the connect callback and a 'connect' event (firmware should use one of them).
     this.node.on("connect", () => {
+      this.opened = true;
       if (onConnect) sim.guard(onConnect);
+      emitLater(sim, this.espruinoFace, "connect", []);
     });
     this.node.on("data", (data: Buffer) => {
       this.bytesIn += data.length;
       this.emit("in", data);
       for (let at = 0; at < data.length; at += this.readSize) {
         const chunk = data.subarray(at, at + this.readSize).toString("latin1");
-        this.espruinoFace.emitLater("data", [chunk]);
+        emitLater(sim, this.espruinoFace, "data", [chunk]);
       }
     });
     // Espruino's 'error' never fired on Linux; ESP8266 may report one. Either way a close gives 'end' then 'close'.
     this.node.on("error", () => {
-      if (!this.node.remoteAddress) this.failedToOpen = true;
+      this.failed = true;
     });
     this.node.on("close", () => this.markClosed());
   }
@@ -362,10 +414,11 @@ export class SimSocket extends EventEmitter {
     if (this.closed) return;
     this.closed = true;
     this.sim.sockets.delete(this);
-    // A connect refused after the fact (the ESP8266 way, refusal "event") is reported as 'error' first.
-    if (this.failedToOpen) this.espruinoFace.emitLater("error", [{ type: "InternalError", message: "connection refused" }]);
-    this.espruinoFace.emitLater("end", []);
-    this.espruinoFace.emitLater("close", [false]);
+    // A connect that failed before it opened (the ESP8266 way, refusal "event") is reported as 'error' first; a
+    // reset of an open link gives only 'end' and 'close', as on Linux.
+    if (this.failed && !this.opened) emitLater(this.sim, this.espruinoFace, "error", [{ type: "InternalError", message: "connection refused" }]);
+    emitLater(this.sim, this.espruinoFace, "end", []);
+    emitLater(this.sim, this.espruinoFace, "close", [false]);
     this.emit("closed");
   }
 }
