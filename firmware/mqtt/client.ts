@@ -57,7 +57,7 @@ export interface ClientOptions {
 }
 
 export interface Client {
-  /** QoS 0. Returns false, sending nothing, while not connected. */
+  /** QoS 0. Returns false where it could not be written: not connected, or the write failed (the link is then re-made). */
   publish(topic: string, payload: string, retain: boolean): boolean;
   /** Remembered, and re-sent after every reconnect. */
   subscribe(filter: string): void;
@@ -91,6 +91,8 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
   let lastSent = 0;
   let pingSentAt = 0;
   let nextId = 0;
+  /** The filters of each SUBSCRIBE not yet acknowledged, by packet id, to name a refused one. */
+  let pendingSubscribes: { [id: number]: string[] } = {};
   const keepaliveMs = options.keepalive * 1000;
 
   function arm(ms: number, callback: () => void) {
@@ -104,20 +106,26 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
     timer = null;
   }
 
-  function send(bytes: string) {
-    if (!link) return;
+  /**
+   * Writes to the current link. Returns false when there is none or the write failed, which drops the link and
+   * schedules the reconnect: the caller must then stop, or a timer it arms would replace the reconnect's.
+   */
+  function send(bytes: string): boolean {
+    if (!link) return false;
     try {
       link.write(bytes);
       lastSent = clock.now();
+      return true;
     } catch (error) {
       drop("write failed");
+      return false;
     }
   }
 
-  function subscribeAll() {
-    if (!filters.length) return;
+  function sendSubscribe(list: string[]): boolean {
     nextId = (nextId % 65535) + 1;
-    send(encodeSubscribe(nextId, filters, filters.map(function () { return 0; })));
+    pendingSubscribes[nextId] = list;
+    return send(encodeSubscribe(nextId, list, list.map(function () { return 0; })));
   }
 
   /** Keepalive: ping after `keepalive` s of silence from us, and give up half an interval later without an answer. */
@@ -129,7 +137,7 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
     }
     const idle = now - lastSent;
     if (idle >= keepaliveMs) {
-      send(PINGREQ);
+      if (!send(PINGREQ)) return;
       pingSentAt = now;
       return arm(keepaliveMs / 2, keepaliveTick);
     }
@@ -146,8 +154,9 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
       failures = 0;
       disarm();
       options.log("MQTT connected");
-      subscribeAll();
-      if (keepaliveMs) arm(keepaliveMs, keepaliveTick);
+      if (filters.length && !sendSubscribe(filters.slice())) return;
+      // Counted from our last packet (the CONNECT, or the SUBSCRIBE), not from the CONNACK.
+      if (keepaliveMs) keepaliveTick();
       options.onConnect(packet.sessionPresent as boolean);
     } else if (!connected) {
       drop("packet before CONNACK");
@@ -160,8 +169,10 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
       options.onMessage(packet.topic as string, packet.payload as string);
     } else if (type == PacketType.Suback) {
       const granted = packet.granted as number[];
+      const sent = pendingSubscribes[packet.id as number] || [];
+      delete pendingSubscribes[packet.id as number];
       for (let i = 0; i < granted.length; i++) {
-        if (granted[i] == 0x80) options.log("broker refused subscription to " + filters[i]);
+        if (granted[i] == 0x80) options.log("broker refused subscription to " + sent[i]);
       }
     }
   }
@@ -191,7 +202,8 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
     const events: LinkEvents = {
       opened: function () {
         if (mySession != session) return;
-        send(encodeConnect({
+        pendingSubscribes = {};
+        const sent = send(encodeConnect({
           clientId: options.clientId,
           keepalive: options.keepalive,
           clean: true,
@@ -199,7 +211,7 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
           username: options.username,
           password: options.password,
         }));
-        arm(CONNACK_TIMEOUT, function () { drop("no CONNACK"); });
+        if (sent) arm(CONNACK_TIMEOUT, function () { drop("no CONNACK"); });
       },
       received: function (bytes: string) {
         if (mySession == session) read(bytes);
@@ -247,16 +259,11 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
   return {
     publish: function (topic: string, payload: string, retain: boolean) {
       if (!connected) return false;
-      send(encodePublishHeader(topic, payload.length, 0, retain, false, 0));
-      if (payload) send(payload);
-      return true;
+      return send(encodePublishHeader(topic, payload.length, 0, retain, false, 0)) && (!payload || send(payload));
     },
     subscribe: function (filter: string) {
       filters.push(filter);
-      if (connected) {
-        nextId = (nextId % 65535) + 1;
-        send(encodeSubscribe(nextId, [filter], [0]));
-      }
+      if (connected) sendSubscribe([filter]);
     },
     stop: function () {
       stopped = true;
