@@ -10,7 +10,10 @@ import {
   encodeLength,
   encodePublishHeader,
   encodeSubscribe,
+  encodeUnsubscribe,
+  encodeAck,
   Packet,
+  PacketType,
   PINGREQ,
 } from "../firmware/mqtt/packet.ts";
 
@@ -127,6 +130,24 @@ describe("encoders [3.1-3.14]", () => {
       0x01, // requested QoS 1
     );
     assert.equal(hex(encodeSubscribe(1, ["led", "a/#"], [0, 1])), hex(expected));
+  });
+
+  test("UNSUBSCRIBE with two topic filters [3.10]", () => {
+    const expected = bytes(
+      0xa2, // UNSUBSCRIBE, reserved flags 0010
+      12, // remaining length
+      0x00, 0x02, // packet id 2
+      0x00, 0x03, "led", // filter
+      0x00, 0x03, "a/#", // filter
+    );
+    assert.equal(hex(encodeUnsubscribe(2, ["led", "a/#"])), hex(expected));
+  });
+
+  test("PUBACK, PUBREC, PUBREL, PUBCOMP [3.4-3.7]", () => {
+    assert.equal(hex(encodeAck(PacketType.Puback, 0x0102)), hex(bytes(0x40, 0x02, 0x01, 0x02))); // PUBACK, length 2, id 258
+    assert.equal(hex(encodeAck(PacketType.Pubrec, 7)), hex(bytes(0x50, 0x02, 0x00, 0x07))); // PUBREC, length 2, id 7
+    assert.equal(hex(encodeAck(PacketType.Pubrel, 7)), hex(bytes(0x62, 0x02, 0x00, 0x07))); // PUBREL, flags 0010, id 7
+    assert.equal(hex(encodeAck(PacketType.Pubcomp, 7)), hex(bytes(0x70, 0x02, 0x00, 0x07))); // PUBCOMP, length 2, id 7
   });
 
   test("PINGREQ and DISCONNECT [3.12, 3.14]", () => {

@@ -145,6 +145,18 @@ export function encodeSubscribe(id: number, filters: string[], qos: number[]): s
   return packet(0x82, body);
 }
 
+/** UNSUBSCRIBE for several topic filters. */
+export function encodeUnsubscribe(id: number, filters: string[]): string {
+  let body = u16(id);
+  for (let i = 0; i < filters.length; i++) body += field(filters[i] as string);
+  return packet(0xa2, body);
+}
+
+/** PUBACK, PUBREC, PUBREL or PUBCOMP for packet `id`; PUBREL's fixed-header flags are 0010. */
+export function encodeAck(type: PacketType, id: number): string {
+  return chr((type << 4) | (type == PacketType.Pubrel ? 2 : 0), 2) + u16(id);
+}
+
 export const PINGREQ = "\xc0\0";
 export const DISCONNECT = "\xe0\0";
 
