@@ -1,17 +1,28 @@
-// The MQTT session: CONNECT/CONNACK, subscriptions, keepalive with a PINGRESP deadline, reconnect with backoff.
-// It is handed its transport (`Dial`) and its clock, and knows nothing of WiFi, pins or the LED.
+// The MQTT session: CONNECT/CONNACK, subscriptions dispatched by topic filter, keepalive with a PINGRESP deadline,
+// QoS 1 and 2 both ways, a bounded offline queue, reconnect with backoff. It is handed its transport (`Dial`) and
+// its clock, and knows nothing of WiFi, pins or the LED.
 import {
   createReader,
   DecodeError,
   DISCONNECT,
+  encodeAck,
   encodeConnect,
   encodePublishHeader,
   encodeSubscribe,
+  encodeUnsubscribe,
   Packet,
   PacketType,
   PINGREQ,
   Will,
 } from "./packet";
+import { topicMatches } from "./topic";
+
+// Build-time feature switches (esbuild `define`): a build that never uses QoS 1/2 or the queue carries none of
+// their code. Undefined outside a build (unit tests): everything on.
+declare const MQTT_MAX_QOS: number;
+declare const MQTT_QUEUE: boolean;
+const MAX_QOS = typeof MQTT_MAX_QOS == "undefined" ? 2 : MQTT_MAX_QOS;
+const QUEUE = typeof MQTT_QUEUE == "undefined" || MQTT_QUEUE;
 
 /** One open connection. `write` and `close` may throw once the far end is gone; the client copes. */
 export interface Link {
@@ -40,6 +51,8 @@ export interface ClientOptions {
   clientId: string;
   /** Seconds between packets before a PINGREQ is sent; 0 turns keepalive off. */
   keepalive: number;
+  /** Default true. With false the broker keeps subscriptions and QoS 1/2 messages across connections. */
+  clean?: boolean;
   will?: Will;
   username?: string;
   password?: string;
@@ -48,19 +61,38 @@ export interface ClientOptions {
   /** First reconnect delay and the cap it doubles up to, in milliseconds. */
   reconnectMin: number;
   reconnectMax: number;
+  /** QoS 1 and 2 publishes sent and not yet acknowledged, at most (default 4). More wait in the queue. */
+  inflightMax?: number;
+  /**
+   * Publishes held while disconnected or while the in-flight window is full, at most (default 0: none; publish
+   * then returns false). When full, the oldest QoS 0 message is dropped for the new one; with none to drop, the new
+   * one is refused. Every drop is logged and counted.
+   */
+  queueLimit?: number;
   /** After each accepted CONNACK (and the SUBSCRIBE sent with it). May publish. */
   onConnect(sessionPresent: boolean): void;
   /** After a connection that had been accepted is lost. */
   onDisconnect(reason: string): void;
-  onMessage(topic: string, payload: string): void;
+  /** Messages that no subscription's own handler took. */
+  onMessage?: MessageHandler;
   log(message: string): void;
 }
 
+/** Runs inside the client's packet handling: it may publish, but a long task here delays everything else. */
+export type MessageHandler = (topic: string, payload: string) => void;
+
 export interface Client {
-  /** QoS 0. Returns false where it could not be written: not connected, or the write failed (the link is then re-made). */
-  publish(topic: string, payload: string, retain: boolean): boolean;
-  /** Remembered, and re-sent after every reconnect. */
-  subscribe(filter: string): void;
+  /**
+   * QoS 0 (default), 1 or 2. Never blocks. Returns true when the message was written, or taken into the in-flight
+   * window or the queue; false when it was refused (not connected and no room in the queue, or a QoS 0 write that
+   * failed). QoS 1/2 messages not acknowledged when the link drops are sent again, with DUP, after the reconnect.
+   */
+  publish(topic: string, payload: string, retain: boolean, qos?: number): boolean;
+  /** Remembered, and re-sent after every reconnect. Messages matching `filter` go to `handler`, else to onMessage. */
+  subscribe(filter: string, qos?: number, handler?: MessageHandler): void;
+  unsubscribe(filter: string): void;
+  /** Messages dropped or refused because the queue was full, since start. */
+  dropped(): number;
   /** Sends DISCONNECT where connected, closes, and stops reconnecting. */
   stop(): void;
   isConnected(): boolean;
@@ -77,10 +109,33 @@ const CONNACK_REFUSALS = [
 
 /** How long to wait for CONNACK once the socket is open, in milliseconds. */
 const CONNACK_TIMEOUT = 10000;
+/** A connection that stayed up this long (ms) was a good one: the backoff starts again from the bottom. */
+const STABLE_CONNECTION = 10000;
+
+/** A publish on its way: `stage` 1 once a QoS 2 message got its PUBREC (PUBREL sent, PUBCOMP awaited). */
+interface Outgoing {
+  topic: string;
+  payload: string;
+  qos: number;
+  retain: boolean;
+  id: number;
+  stage: number;
+}
 
 /** Starts connecting at once and keeps reconnecting until `stop()`. */
 export function createClient(dial: Dial, clock: Clock, options: ClientOptions): Client {
+  // Subscriptions as parallel arrays: cheaper than an object per subscription on Espruino.
   const filters: string[] = [];
+  const filterQos: number[] = [];
+  const handlers: Array<MessageHandler | undefined> = [];
+  /** QoS 1/2 publishes sent, in order, until acknowledged. */
+  const inflight: Outgoing[] = [];
+  const queue: Outgoing[] = [];
+  const inflightMax = options.inflightMax || 4;
+  /** Inbound QoS 2 ids whose PUBLISH was delivered and whose PUBREL has not come yet: a re-sent PUBLISH is not delivered twice. */
+  let awaitingRelease: { [id: number]: number } = {};
+  let droppedCount = 0;
+  let connectedAt = 0;
   let link: Link | null = null;
   /** Identifies the current connection: events from an older one are ignored. */
   let session = 0;
@@ -122,10 +177,91 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
     }
   }
 
-  function sendSubscribe(list: string[]): boolean {
+  function newId(): number {
     nextId = (nextId % 65535) + 1;
-    pendingSubscribes[nextId] = list;
-    return send(encodeSubscribe(nextId, list, list.map(function () { return 0; })));
+    return nextId;
+  }
+
+  function sendSubscribe(list: string[], qos: number[]): boolean {
+    const id = newId();
+    pendingSubscribes[id] = list;
+    return send(encodeSubscribe(id, list, qos));
+  }
+
+  /** Writes a PUBLISH: its header, then the payload as it is (never copied into the header). */
+  function sendPublish(message: Outgoing, dup: boolean): boolean {
+    return (
+      send(encodePublishHeader(message.topic, message.payload.length, message.qos, message.retain, dup, message.id)) &&
+      (!message.payload || send(message.payload))
+    );
+  }
+
+  /** Sends now: QoS 0 is done once written; QoS 1/2 joins the in-flight window until acknowledged. */
+  function transmit(message: Outgoing): boolean {
+    if (MAX_QOS > 0 && message.qos) {
+      message.id = newId();
+      inflight.push(message);
+    }
+    return sendPublish(message, false);
+  }
+
+  function canTransmit(message: Outgoing): boolean {
+    return connected && (!message.qos || inflight.length < inflightMax);
+  }
+
+  /** Sends queued messages, oldest first, while the link and the window allow. */
+  function flush() {
+    // A failed write drops the link, which ends the loop: `connected` turns false.
+    while (QUEUE && queue.length && canTransmit(queue[0] as Outgoing)) transmit(queue.shift() as Outgoing);
+  }
+
+  function enqueue(message: Outgoing): boolean {
+    const limit = options.queueLimit || 0;
+    if (!limit) return false;
+    if (queue.length >= limit) {
+      let oldestQos0 = -1;
+      for (let i = 0; i < queue.length && oldestQos0 < 0; i++) if (!(queue[i] as Outgoing).qos) oldestQos0 = i;
+      droppedCount++;
+      if (oldestQos0 < 0) {
+        options.log("queue full: refused a publish to " + message.topic + " (" + droppedCount + " dropped so far)");
+        return false;
+      }
+      options.log("queue full: dropped the oldest QoS 0 publish, to " + (queue[oldestQos0] as Outgoing).topic + " (" + droppedCount + " dropped so far)");
+      queue.splice(oldestQos0, 1);
+    }
+    queue.push(message);
+    return true;
+  }
+
+  /** After a reconnect: everything not acknowledged goes again, in order; a QoS 2 message past PUBREC resends PUBREL. */
+  function resendInflight(): boolean {
+    for (let i = 0; i < inflight.length; i++) {
+      const message = inflight[i] as Outgoing;
+      const sent = message.stage ? send(encodeAck(PacketType.Pubrel, message.id)) : sendPublish(message, true);
+      if (!sent) return false;
+    }
+    return true;
+  }
+
+  /** Removes the in-flight message with this id and QoS; returns it, or undefined when there is none. */
+  function acknowledged(id: number, qos: number): Outgoing | undefined {
+    for (let i = 0; i < inflight.length; i++) {
+      const message = inflight[i] as Outgoing;
+      if (message.id == id && message.qos == qos) return inflight.splice(i, 1)[0];
+    }
+    return undefined;
+  }
+
+  function deliver(topic: string, payload: string) {
+    let handled = false;
+    for (let i = 0; i < filters.length; i++) {
+      const handler = handlers[i];
+      if (handler && topicMatches(filters[i] as string, topic)) {
+        handled = true;
+        handler(topic, payload);
+      }
+    }
+    if (!handled && options.onMessage) options.onMessage(topic, payload);
   }
 
   /** Keepalive: ping after `keepalive` s of silence from us, and give up half an interval later without an answer. */
@@ -150,23 +286,54 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
     if (type == PacketType.Connack) {
       if (connected) return drop("second CONNACK");
       if (packet.code) return drop("broker refused connection: " + (CONNACK_REFUSALS[packet.code as number] || "code " + packet.code));
+      const sessionPresent = packet.sessionPresent as boolean;
       connected = true;
-      failures = 0;
+      connectedAt = clock.now();
       disarm();
-      options.log("MQTT connected");
-      if (filters.length && !sendSubscribe(filters.slice())) return;
-      // Counted from our last packet (the CONNECT, or the SUBSCRIBE), not from the CONNACK.
+      options.log("MQTT connected" + (sessionPresent ? " (session present)" : ""));
+      // A broker that kept our session (clean session off) kept our subscriptions and its half of QoS 2 too.
+      if (!sessionPresent || options.clean !== false) {
+        awaitingRelease = {};
+        if (filters.length && !sendSubscribe(filters.slice(), filterQos.slice())) return;
+      }
+      if (MAX_QOS > 0 && !resendInflight()) return;
+      flush();
+      if (!connected) return;
+      // Counted from our last packet (CONNECT, SUBSCRIBE or a re-send), not from the CONNACK.
       if (keepaliveMs) keepaliveTick();
-      options.onConnect(packet.sessionPresent as boolean);
+      options.onConnect(sessionPresent);
     } else if (!connected) {
       drop("packet before CONNACK");
     } else if (type == PacketType.Publish) {
-      if (packet.qos) {
-        // Our subscriptions ask for QoS 0, so a broker must not send more; never act on what we cannot acknowledge.
-        options.log("ignored QoS " + packet.qos + " PUBLISH");
+      const qos = packet.qos as number;
+      const id = packet.id as number;
+      if (qos > MAX_QOS) {
+        // This build cannot acknowledge it: never act on what we cannot acknowledge.
+        options.log("ignored a QoS " + qos + " PUBLISH");
         return;
       }
-      options.onMessage(packet.topic as string, packet.payload as string);
+      if (MAX_QOS > 1 && qos == 2) {
+        send(encodeAck(PacketType.Pubrec, id));
+        if (awaitingRelease[id]) return;
+        awaitingRelease[id] = 1;
+      } else if (MAX_QOS > 0 && qos == 1) {
+        send(encodeAck(PacketType.Puback, id));
+      }
+      deliver(packet.topic as string, packet.payload as string);
+    } else if (MAX_QOS > 0 && type == PacketType.Puback) {
+      if (acknowledged(packet.id as number, 1)) flush();
+    } else if (MAX_QOS > 1 && type == PacketType.Pubrec) {
+      for (let i = 0; i < inflight.length; i++) {
+        const message = inflight[i] as Outgoing;
+        if (message.id == packet.id && message.qos == 2) message.stage = 1;
+      }
+      // Answered even for an id we do not know, so the broker can end its half [4.3.3].
+      send(encodeAck(PacketType.Pubrel, packet.id as number));
+    } else if (MAX_QOS > 1 && type == PacketType.Pubcomp) {
+      if (acknowledged(packet.id as number, 2)) flush();
+    } else if (MAX_QOS > 1 && type == PacketType.Pubrel) {
+      delete awaitingRelease[packet.id as number];
+      send(encodeAck(PacketType.Pubcomp, packet.id as number));
     } else if (type == PacketType.Suback) {
       const granted = packet.granted as number[];
       const sent = pendingSubscribes[packet.id as number] || [];
@@ -206,7 +373,7 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
         const sent = send(encodeConnect({
           clientId: options.clientId,
           keepalive: options.keepalive,
-          clean: true,
+          clean: options.clean !== false,
           will: options.will,
           username: options.username,
           password: options.password,
@@ -244,7 +411,10 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
         // Already closed by the far end.
       }
     }
-    if (wasConnected) options.onDisconnect(reason);
+    if (wasConnected) {
+      if (clock.now() - connectedAt >= STABLE_CONNECTION) failures = 0;
+      options.onDisconnect(reason);
+    }
     if (stopped) return;
     // Exponential backoff with jitter (50-100% of the step), so a fleet does not reconnect in step.
     const step = Math.min(options.reconnectMax, options.reconnectMin * Math.pow(2, failures));
@@ -257,13 +427,29 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
   connect();
 
   return {
-    publish: function (topic: string, payload: string, retain: boolean) {
-      if (!connected) return false;
-      return send(encodePublishHeader(topic, payload.length, 0, retain, false, 0)) && (!payload || send(payload));
+    publish: function (topic: string, payload: string, retain: boolean, qos?: number) {
+      const message: Outgoing = { topic: topic, payload: payload, qos: Math.min(qos || 0, MAX_QOS), retain: retain, id: 0, stage: 0 };
+      // Behind queued messages a new one waits its turn, so order is kept.
+      if (canTransmit(message) && !(QUEUE && queue.length)) return transmit(message) || message.qos > 0;
+      return QUEUE && enqueue(message);
     },
-    subscribe: function (filter: string) {
+    subscribe: function (filter: string, qos?: number, handler?: MessageHandler) {
+      const level = Math.min(qos || 0, MAX_QOS);
       filters.push(filter);
-      if (connected) sendSubscribe([filter]);
+      filterQos.push(level);
+      handlers.push(handler);
+      if (connected) sendSubscribe([filter], [level]);
+    },
+    unsubscribe: function (filter: string) {
+      const at = filters.indexOf(filter);
+      if (at < 0) return;
+      filters.splice(at, 1);
+      filterQos.splice(at, 1);
+      handlers.splice(at, 1);
+      if (connected) send(encodeUnsubscribe(newId(), [filter]));
+    },
+    dropped: function () {
+      return droppedCount;
     },
     stop: function () {
       stopped = true;
