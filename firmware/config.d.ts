@@ -12,6 +12,14 @@ declare const CONFIG: {
   mqttPassword: string | undefined;
   /** Undefined: derived from the board's serial number at run time. */
   clientId: string | undefined;
+  cleanSession: boolean;
+  /** QoS of the command subscription and of the state/availability publishes, 0-2. */
+  commandQos: number;
+  stateQos: number;
+  /** Publishes held while disconnected; 0: none. */
+  offlineQueue: number;
+  /** A push button to ground that toggles the LED locally; undefined: none. */
+  buttonPin: string | undefined;
   /** Seconds. */
   keepalive: number;
   baseTopic: string;

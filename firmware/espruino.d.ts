@@ -19,7 +19,13 @@ declare function clearInterval(id: number): void;
 type PinLike = any;
 declare function digitalWrite(pin: PinLike, value: number | boolean): void;
 declare function digitalRead(pin: PinLike): number;
-declare function pinMode(pin: PinLike, mode: "output" | "input" | "opendrain" | "auto"): void;
+declare function pinMode(pin: PinLike, mode: "output" | "input" | "input_pullup" | "opendrain" | "auto"): void;
+/** Calls `callback` on the pin's edges; `debounce` in milliseconds. Returns the watch's id. */
+declare function setWatch(
+  callback: (event: { state: boolean; time: number; lastTime: number }) => void,
+  pin: PinLike,
+  options: { repeat: boolean; edge: "rising" | "falling" | "both"; debounce?: number },
+): number;
 
 declare const console: { log(...values: unknown[]): void };
 

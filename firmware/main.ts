@@ -2,6 +2,7 @@
 // Everything under firmware/ is written in the dialect Espruino runs: see firmware/README.md.
 import { createLedApp } from "./app/led";
 import { runAtBoot } from "./board/boot";
+import { watchButton } from "./board/button";
 import { espruinoClock } from "./board/clock";
 import { netDial } from "./board/net-link";
 import { createLedOutput } from "./board/pin";
@@ -24,14 +25,17 @@ function start() {
     baseTopic: CONFIG.baseTopic,
     setLed: createLedOutput(CONFIG.ledPin, CONFIG.ledActiveLow),
     publish: function (topic: string, payload: string, retain: boolean) {
-      if (client) client.publish(topic, payload, retain);
+      if (client) client.publish(topic, payload, retain, CONFIG.stateQos);
     },
     log: log,
   });
+  if (CONFIG.buttonPin !== undefined) watchButton(CONFIG.buttonPin, app.toggle);
   joinWifi(CONFIG.wifiSsid, CONFIG.wifiPassword, log, function () {
     client = createClient(netDial(CONFIG.mqttHost, CONFIG.mqttPort), espruinoClock, {
       clientId: CONFIG.clientId ?? defaultClientId(),
       keepalive: CONFIG.keepalive,
+      clean: CONFIG.cleanSession,
+      queueLimit: CONFIG.offlineQueue,
       will: app.will,
       username: CONFIG.mqttUsername,
       password: CONFIG.mqttPassword,
@@ -42,10 +46,9 @@ function start() {
       onDisconnect: function (reason: string) {
         log("MQTT disconnected: " + reason);
       },
-      onMessage: app.message,
       log: log,
     });
-    client.subscribe(CONFIG.baseTopic);
+    client.subscribe(CONFIG.baseTopic, CONFIG.commandQos, app.message);
   });
 }
 

@@ -48,6 +48,9 @@ export class EspruinoSim extends EventEmitter {
   private readonly started = performance.now();
   private readonly eHandlers: Record<string, Array<() => void>> = {};
   private wifiUp = true;
+  /** Levels driven onto input pins from outside (a button), and the firmware's setWatch()es. */
+  private readonly inputs = new Map<string, number>();
+  private readonly watches = new Map<number, { pin: string; callback: (event: { state: boolean; time: number; lastTime: number }) => void; repeat: boolean; edge: string; lastTime: number }>();
   private wifiModule: ReturnType<EspruinoSim["makeWifi"]> | null = null;
   private dead = false;
 
@@ -88,6 +91,7 @@ export class EspruinoSim extends EventEmitter {
     this.dead = true;
     for (const timer of this.timers.values()) clearTimeout(timer);
     this.timers.clear();
+    this.watches.clear();
     for (const socket of this.sockets) socket.destroy();
   }
 
@@ -100,6 +104,30 @@ export class EspruinoSim extends EventEmitter {
 
   wifiRestore(): void {
     this.wifiUp = true;
+  }
+
+  /**
+   * Drives an input pin from outside (a button, a sensor) and runs the watches its edge triggers, later, as
+   * Espruino's event loop would. Debounce is not emulated: each call is one clean edge.
+   */
+  setInput(pin: string, level: 0 | 1): void {
+    const previous = this.inputs.get(pin) ?? (this.pinModes.get(pin) === "input_pullup" ? 1 : 0);
+    this.inputs.set(pin, level);
+    if (previous === level) return;
+    const time = this.getTime();
+    for (const [id, watch] of [...this.watches]) {
+      if (watch.pin !== pin || (watch.edge === "rising" && !level) || (watch.edge === "falling" && level)) continue;
+      if (!watch.repeat) this.watches.delete(id);
+      const event = { state: level === 1, time, lastTime: watch.lastTime };
+      watch.lastTime = time;
+      setImmediate(() => this.guard(() => watch.callback(event)));
+    }
+  }
+
+  /** A press and release of a button between `pin` and ground (pulled up): a falling edge, then a rising one. */
+  press(pin: string): void {
+    this.setInput(pin, 0);
+    this.setInput(pin, 1);
   }
 
   /** Seconds since the simulated board started, as getTime() gives. */
@@ -163,7 +191,21 @@ export class EspruinoSim extends EventEmitter {
         this.pins.set(name, level);
         this.emit("pin", { pin: name, value: level, time: this.getTime() } satisfies PinChange);
       },
-      digitalRead: (pin: unknown) => this.pins.get(this.pinName(pin)) ?? 0,
+      digitalRead: (pin: unknown) => {
+        const name = this.pinName(pin);
+        return this.inputs.get(name) ?? this.pins.get(name) ?? (this.pinModes.get(name) === "input_pullup" ? 1 : 0);
+      },
+      setWatch: (callback: (event: { state: boolean; time: number; lastTime: number }) => void, pin: unknown, options?: { repeat?: boolean; edge?: string }) => {
+        if (typeof callback !== "function") throw this.error("setWatch: callback is not a function");
+        let id = 1;
+        while (this.watches.has(id)) id++;
+        this.watches.set(id, { pin: this.pinName(pin), callback, repeat: options?.repeat === true, edge: options?.edge ?? "both", lastTime: this.getTime() });
+        return id;
+      },
+      clearWatch: (...args: unknown[]) => {
+        if (args.length === 0) this.watches.clear();
+        else this.watches.delete(Number(args[0]));
+      },
       require: (name: string) => {
         if (name === "net") return this.makeNet();
         if (name === "Wifi" && this.options.wifi) return (this.wifiModule ??= this.makeWifi());

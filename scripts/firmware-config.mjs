@@ -12,7 +12,13 @@ export const SETTINGS = {
   mqttUrl: { env: "MQTT_URL", kind: "url", default: "mqtt://127.0.0.1:1883", help: "the broker, mqtt://[user[:password]@]host[:port]" },
   mqttUsername: { env: "MQTT_USERNAME", kind: "string", help: "the broker user name (overrides one in mqttUrl)" },
   mqttPassword: { env: "MQTT_PASSWORD", kind: "string", secret: true, help: "the broker password (overrides one in mqttUrl)" },
-  clientId: { env: "CLIENT_ID", kind: "clientId", help: "the MQTT client id, 1 to 23 letters and digits; unset: derived from the board's serial number" },
+  clientId: { env: "CLIENT_ID", kind: "clientId", help: "the MQTT client id, 1 to 23 letters and digits (longer, or other characters, with allowLongClientId); unset: derived from the board's serial number" },
+  allowLongClientId: { env: "ALLOW_LONG_CLIENT_ID", kind: "boolean", default: false, help: "accept a client id outside MQTT 3.1.1's safe 1-23 letters and digits (most brokers take it)" },
+  cleanSession: { env: "CLEAN_SESSION", kind: "boolean", default: true, help: "false: the broker keeps subscriptions and QoS 1/2 messages while the device is away" },
+  commandQos: { env: "COMMAND_QOS", kind: "integer", min: 0, max: 2, default: 0, help: "QoS of the subscription to the command topic (2: a toggle is never applied twice)" },
+  stateQos: { env: "STATE_QOS", kind: "integer", min: 0, max: 2, default: 0, help: "QoS of the state and availability publishes" },
+  offlineQueue: { env: "OFFLINE_QUEUE", kind: "integer", min: 0, max: 100, default: 0, help: "publishes held while disconnected, at most; 0: none (the state is re-published on every connect anyway)" },
+  buttonPin: { env: "BUTTON_PIN", kind: "pin", help: "a push button (to ground) that toggles the LED on the board itself; unset: none" },
   keepalive: { env: "KEEPALIVE", kind: "integer", min: 0, max: 65535, default: 60, help: "seconds between keepalive pings, 0 for none" },
   baseTopic: { env: "BASE_TOPIC", kind: "topic", default: "led", help: "the command topic; state and availability go to <base>/state and <base>/availability" },
   ledPin: { env: "LED_PIN", kind: "pin", default: "D2", help: "the LED's pin name, such as D2" },
@@ -56,7 +62,8 @@ function check(key, raw, fromEnv) {
       return fail("true or false");
     }
     case "clientId":
-      if (typeof raw !== "string" || !/^[0-9a-zA-Z]{1,23}$/.test(raw)) return fail("1 to 23 letters and digits (MQTT 3.1.1's safe client id)");
+      // Checked against allowLongClientId once every value is read.
+      if (typeof raw !== "string" || raw === "" || raw.includes("\0") || Buffer.byteLength(raw, "utf8") > 65535) return fail("a client id");
       return { value: raw };
     case "pin":
       if (typeof raw !== "string" || !/^[A-Za-z][A-Za-z0-9_]{0,15}$/.test(raw)) return fail("a pin name such as D2");
@@ -145,10 +152,13 @@ export function loadConfig(options = {}) {
     if ("problem" in result) problems.push(result.problem);
     else values[key] = result.value;
   }
-  if (problems.length) throw new ConfigError(problems);
-  if (values.wifiPassword !== undefined && values.wifiSsid === undefined) {
-    throw new ConfigError([`${describe("wifiPassword")}: set, but wifiSsid is not`]);
+  // Checks across keys, each only where its keys were valid on their own.
+  if (values.wifiPassword !== undefined && !("wifiSsid" in raw)) problems.push(`${describe("wifiPassword")}: set, but wifiSsid is not`);
+  if (values.clientId !== undefined && !values.allowLongClientId && !/^[0-9a-zA-Z]{1,23}$/.test(values.clientId)) {
+    problems.push(`${describe("clientId")}: ${JSON.stringify(values.clientId)} is not 1 to 23 letters and digits (MQTT 3.1.1's safe client id); set allowLongClientId to use it anyway`);
   }
+  if (values.buttonPin !== undefined && values.buttonPin === values.ledPin) problems.push(`${describe("buttonPin")}: the same pin as ledPin`);
+  if (problems.length) throw new ConfigError(problems);
   const broker = values.mqttUrl;
   return {
     wifiSsid: values.wifiSsid,
@@ -158,6 +168,11 @@ export function loadConfig(options = {}) {
     mqttUsername: values.mqttUsername ?? broker.username,
     mqttPassword: values.mqttPassword ?? broker.password,
     clientId: values.clientId,
+    cleanSession: values.cleanSession,
+    commandQos: values.commandQos,
+    stateQos: values.stateQos,
+    offlineQueue: values.offlineQueue,
+    buttonPin: values.buttonPin,
     keepalive: values.keepalive,
     baseTopic: values.baseTopic,
     ledPin: values.ledPin,
@@ -172,9 +187,16 @@ function toByteString(text) {
   return Buffer.from(text, "utf8").toString("latin1");
 }
 
-/** The esbuild `define` map for a loaded config: every CONFIG.key, unset ones as undefined. */
+/**
+ * The esbuild `define` map for a loaded config: every CONFIG.key, unset ones as undefined, and the client's
+ * feature switches, so that QoS levels and the queue the config does not use cost no bytes.
+ */
 export function configDefines(config) {
-  const defines = {};
+  const defines = {
+    MQTT_QOS1: String(Math.max(config.commandQos, config.stateQos) >= 1),
+    MQTT_QOS2: String(Math.max(config.commandQos, config.stateQos) >= 2),
+    MQTT_QUEUE: String(config.offlineQueue > 0),
+  };
   for (const [key, value] of Object.entries(config)) {
     defines[`CONFIG.${key}`] = value === undefined ? "undefined" : JSON.stringify(typeof value === "string" ? toByteString(value) : value);
   }

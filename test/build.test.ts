@@ -38,6 +38,11 @@ describe("settings", () => {
       mqttUsername: undefined,
       mqttPassword: undefined,
       clientId: undefined,
+      cleanSession: true,
+      commandQos: 0,
+      stateQos: 0,
+      offlineQueue: 0,
+      buttonPin: undefined,
       keepalive: 60,
       baseTopic: "led",
       ledPin: "D2",
@@ -65,7 +70,7 @@ describe("settings", () => {
       env: { KEEPALIVE: "ten", CLIENT_ID: "has spaces", BASE_TOPIC: "led/#", LED_ACTIVE_LOW: "maybe", LED_PIN: "2pin" },
     });
     assert.match(message, /keepalive \(env KEEPALIVE.*"ten" is not a whole number from 0 to 65535/);
-    assert.match(message, /clientId \(env CLIENT_ID.*is not 1 to 23 letters and digits/);
+    assert.match(message, /clientId \(env CLIENT_ID.*"has spaces" is not 1 to 23 letters and digits.*set allowLongClientId/);
     assert.match(message, /baseTopic \(env BASE_TOPIC.*without the wildcards/);
     assert.match(message, /ledActiveLow \(env LED_ACTIVE_LOW.*is not true or false/);
     assert.match(message, /ledPin \(env LED_PIN.*is not a pin name/);
@@ -93,6 +98,13 @@ describe("settings", () => {
       assert.match(urlMessage, /mqttUrl/);
       assert.doesNotMatch(urlMessage, /hunter2/);
     }
+  });
+
+  test("a long client id needs allowLongClientId; a button cannot share the LED's pin", () => {
+    const id = "device-with-a-rather-long-name";
+    assert.match(configProblems({ file: null, env: { CLIENT_ID: id } }), /set allowLongClientId/);
+    assert.equal(loadConfig({ file: null, env: { CLIENT_ID: id, ALLOW_LONG_CLIENT_ID: "true" } }).clientId, id);
+    assert.match(configProblems({ file: null, env: { BUTTON_PIN: "D2" } }), /buttonPin .*the same pin as ledPin/);
   });
 
   test("a WiFi password without an SSID is refused", () => {

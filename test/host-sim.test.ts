@@ -752,3 +752,23 @@ console.log("keys " + Object.keys(s).filter(function (k) { return k.charAt(0) ==
     }
   },
 );
+
+test("setWatch: a press on a pulled-up input runs the falling-edge watch later, with Espruino's event fields", async () => {
+  const board = boot(
+    `pinMode(D0, "input_pullup");
+     var id = setWatch(function (e) { console.log("edge " + e.state + " " + (typeof e.time) + " " + digitalRead(D0)); }, D0, { repeat: true, edge: "falling", debounce: 50 });
+     console.log("watch " + id + " level " + digitalRead(D0));`,
+  );
+  try {
+    await board.line("watch 1 level 1");
+    board.sim.press("D0");
+    assert.equal(board.lines.length, 1, "the watch runs later, not inside press()");
+    await board.line("edge false number");
+    board.sim.press("D0");
+    await waitFor(() => board.lines.length === 3, "a second edge");
+    board.sim.setInput("D0", 1);
+    assert.equal(board.uncaught.length, 0, board.uncaught.join("\n"));
+  } finally {
+    board.sim.powerOff();
+  }
+});

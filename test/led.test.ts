@@ -94,6 +94,15 @@ describe("createLedApp", () => {
     });
   });
 
+  test("toggle() (the board's button) flips the LED and reports each state, like a toggle command", () => {
+    const r = createRecordedApp();
+    r.app.toggle();
+    r.app.toggle();
+    r.app.message("led", "toggle");
+    assert.deepEqual(r.led, [false, true, false, true]);
+    assert.deepEqual(r.published.map((p) => p[1]), ["on", "off", "on"]);
+  });
+
   test("connected() publishes online retained on <base>/availability, then the state", () => {
     const r = createRecordedApp();
     r.app.connected();

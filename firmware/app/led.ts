@@ -33,7 +33,10 @@ export interface LedApp {
   will: { topic: string; payload: string; qos: number; retain: boolean };
   /** Call after every accepted (re)connect. */
   connected(): void;
+  /** A message on the command topic (the subscription's handler). */
   message(topic: string, payload: string): void;
+  /** A toggle from the board itself (its button). */
+  toggle(): void;
 }
 
 export function createLedApp(options: LedAppOptions): LedApp {
@@ -44,6 +47,12 @@ export function createLedApp(options: LedAppOptions): LedApp {
 
   function reportState() {
     options.publish(stateTopic, isOn ? "on" : "off", true);
+  }
+
+  function apply(command: Command) {
+    isOn = command == Command.Toggle ? !isOn : command == Command.On;
+    options.setLed(isOn);
+    reportState();
   }
 
   return {
@@ -59,9 +68,10 @@ export function createLedApp(options: LedAppOptions): LedApp {
         options.log("refused payload on " + topic + ": " + JSON.stringify(payload.substr(0, 16)) + (payload.length > 16 ? "..." : "") + " (expected on, off, toggle, 1 or 0)");
         return;
       }
-      isOn = command == Command.Toggle ? !isOn : command == Command.On;
-      options.setLed(isOn);
-      reportState();
+      apply(command);
+    },
+    toggle: function () {
+      apply(Command.Toggle);
     },
   };
 }

@@ -17,12 +17,15 @@ import {
 } from "./packet";
 import { topicMatches } from "./topic";
 
-// Build-time feature switches (esbuild `define`): a build that never uses QoS 1/2 or the queue carries none of
-// their code. Undefined outside a build (unit tests): everything on.
-declare const MQTT_MAX_QOS: number;
+// Feature switches, defined by the build from the config (esbuild `define`), so that a build which never uses
+// QoS 1/2 or the offline queue carries none of their code: the branches they guard are dropped when parsed.
+// Whoever runs this module outside a build defines them as globals (the unit tests turn them all on).
+/** QoS 1 or more is used: packet ids, the in-flight window, PUBACK. */
+declare const MQTT_QOS1: boolean;
+/** QoS 2 is used: PUBREC, PUBREL, PUBCOMP and inbound exactly-once. */
+declare const MQTT_QOS2: boolean;
+/** The offline queue is used. */
 declare const MQTT_QUEUE: boolean;
-const MAX_QOS = typeof MQTT_MAX_QOS == "undefined" ? 2 : MQTT_MAX_QOS;
-const QUEUE = typeof MQTT_QUEUE == "undefined" || MQTT_QUEUE;
 
 /** One open connection. `write` and `close` may throw once the far end is gone; the client copes. */
 export interface Link {
@@ -198,7 +201,7 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
 
   /** Sends now: QoS 0 is done once written; QoS 1/2 joins the in-flight window until acknowledged. */
   function transmit(message: Outgoing): boolean {
-    if (MAX_QOS > 0 && message.qos) {
+    if (MQTT_QOS1 && message.qos) {
       message.id = newId();
       inflight.push(message);
     }
@@ -211,13 +214,14 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
 
   /** Sends queued messages, oldest first, while the link and the window allow. */
   function flush() {
+    if (!MQTT_QUEUE) return;
     // A failed write drops the link, which ends the loop: `connected` turns false.
-    while (QUEUE && queue.length && canTransmit(queue[0] as Outgoing)) transmit(queue.shift() as Outgoing);
+    while (queue.length && canTransmit(queue[0] as Outgoing)) transmit(queue.shift() as Outgoing);
   }
 
   function enqueue(message: Outgoing): boolean {
     const limit = options.queueLimit || 0;
-    if (!limit) return false;
+    if (!MQTT_QUEUE || !limit) return false;
     if (queue.length >= limit) {
       let oldestQos0 = -1;
       for (let i = 0; i < queue.length && oldestQos0 < 0; i++) if (!(queue[i] as Outgoing).qos) oldestQos0 = i;
@@ -235,6 +239,7 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
 
   /** After a reconnect: everything not acknowledged goes again, in order; a QoS 2 message past PUBREC resends PUBREL. */
   function resendInflight(): boolean {
+    if (!MQTT_QOS1) return true;
     for (let i = 0; i < inflight.length; i++) {
       const message = inflight[i] as Outgoing;
       const sent = message.stage ? send(encodeAck(PacketType.Pubrel, message.id)) : sendPublish(message, true);
@@ -245,6 +250,7 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
 
   /** Removes the in-flight message with this id and QoS; returns it, or undefined when there is none. */
   function acknowledged(id: number, qos: number): Outgoing | undefined {
+    if (!MQTT_QOS1) return undefined;
     for (let i = 0; i < inflight.length; i++) {
       const message = inflight[i] as Outgoing;
       if (message.id == id && message.qos == qos) return inflight.splice(i, 1)[0];
@@ -296,7 +302,7 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
         awaitingRelease = {};
         if (filters.length && !sendSubscribe(filters.slice(), filterQos.slice())) return;
       }
-      if (MAX_QOS > 0 && !resendInflight()) return;
+      if (MQTT_QOS1 && !resendInflight()) return;
       flush();
       if (!connected) return;
       // Counted from our last packet (CONNECT, SUBSCRIBE or a re-send), not from the CONNACK.
@@ -307,31 +313,31 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
     } else if (type == PacketType.Publish) {
       const qos = packet.qos as number;
       const id = packet.id as number;
-      if (qos > MAX_QOS) {
+      if (qos > (MQTT_QOS2 ? 2 : MQTT_QOS1 ? 1 : 0)) {
         // This build cannot acknowledge it: never act on what we cannot acknowledge.
         options.log("ignored a QoS " + qos + " PUBLISH");
         return;
       }
-      if (MAX_QOS > 1 && qos == 2) {
+      if (MQTT_QOS2 && qos == 2) {
         send(encodeAck(PacketType.Pubrec, id));
         if (awaitingRelease[id]) return;
         awaitingRelease[id] = 1;
-      } else if (MAX_QOS > 0 && qos == 1) {
+      } else if (MQTT_QOS1 && qos == 1) {
         send(encodeAck(PacketType.Puback, id));
       }
       deliver(packet.topic as string, packet.payload as string);
-    } else if (MAX_QOS > 0 && type == PacketType.Puback) {
+    } else if (MQTT_QOS1 && type == PacketType.Puback) {
       if (acknowledged(packet.id as number, 1)) flush();
-    } else if (MAX_QOS > 1 && type == PacketType.Pubrec) {
+    } else if (MQTT_QOS2 && type == PacketType.Pubrec) {
       for (let i = 0; i < inflight.length; i++) {
         const message = inflight[i] as Outgoing;
         if (message.id == packet.id && message.qos == 2) message.stage = 1;
       }
       // Answered even for an id we do not know, so the broker can end its half [4.3.3].
       send(encodeAck(PacketType.Pubrel, packet.id as number));
-    } else if (MAX_QOS > 1 && type == PacketType.Pubcomp) {
+    } else if (MQTT_QOS2 && type == PacketType.Pubcomp) {
       if (acknowledged(packet.id as number, 2)) flush();
-    } else if (MAX_QOS > 1 && type == PacketType.Pubrel) {
+    } else if (MQTT_QOS2 && type == PacketType.Pubrel) {
       delete awaitingRelease[packet.id as number];
       send(encodeAck(PacketType.Pubcomp, packet.id as number));
     } else if (type == PacketType.Suback) {
@@ -428,13 +434,13 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
 
   return {
     publish: function (topic: string, payload: string, retain: boolean, qos?: number) {
-      const message: Outgoing = { topic: topic, payload: payload, qos: Math.min(qos || 0, MAX_QOS), retain: retain, id: 0, stage: 0 };
+      const message: Outgoing = { topic: topic, payload: payload, qos: Math.min(qos || 0, MQTT_QOS2 ? 2 : MQTT_QOS1 ? 1 : 0), retain: retain, id: 0, stage: 0 };
       // Behind queued messages a new one waits its turn, so order is kept.
-      if (canTransmit(message) && !(QUEUE && queue.length)) return transmit(message) || message.qos > 0;
-      return QUEUE && enqueue(message);
+      if (canTransmit(message) && !(MQTT_QUEUE && queue.length)) return transmit(message) || message.qos > 0;
+      return MQTT_QUEUE && enqueue(message);
     },
     subscribe: function (filter: string, qos?: number, handler?: MessageHandler) {
-      const level = Math.min(qos || 0, MAX_QOS);
+      const level = Math.min(qos || 0, MQTT_QOS2 ? 2 : MQTT_QOS1 ? 1 : 0);
       filters.push(filter);
       filterQos.push(level);
       handlers.push(handler);

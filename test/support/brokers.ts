@@ -42,10 +42,20 @@ async function waitForPort(port: number, child: ChildProcess, log: () => string)
   throw new Error(`mosquitto did not listen on ${port} within 10 s:\n${log()}`);
 }
 
-/** Starts Mosquitto on a free loopback port with a config of its own; extra lines are appended to the config. */
-export async function startMosquitto(extraConfig: string[] = []): Promise<TestBroker & { pid: number }> {
-  const port = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), "mosquitto-"));
+export interface MosquittoPlace {
+  /** Listen here instead of on a free port (a restart on the same port). */
+  port?: number;
+  /** Keep the config and persistence files here (a restart that finds its saved sessions); kept after stop(). */
+  dir?: string;
+}
+
+/**
+ * Starts Mosquitto on a free loopback port with a config of its own; extra lines are appended to the config.
+ * `stop()` ends it with SIGTERM (a clean shutdown), `kill()` with SIGKILL (a crash); both by its pid.
+ */
+export async function startMosquitto(extraConfig: string[] = [], place: MosquittoPlace = {}): Promise<TestBroker & { pid: number; dir: string; kill(): Promise<void> }> {
+  const port = place.port ?? (await freePort());
+  const dir = place.dir ?? mkdtempSync(join(tmpdir(), "mosquitto-"));
   const configFile = join(dir, "mosquitto.conf");
   writeFileSync(configFile, [`listener ${port} 127.0.0.1`, "allow_anonymous true", "persistence false", "log_dest stderr", "log_type error", "log_type warning", ...extraConfig].join("\n") + "\n");
   const child = spawn(MOSQUITTO, ["-c", configFile], { stdio: ["ignore", "ignore", "pipe"] });
@@ -58,19 +68,26 @@ export async function startMosquitto(extraConfig: string[] = []): Promise<TestBr
     throw error;
   }
   const pid = child.pid!;
+  const end = async (signal: NodeJS.Signals) => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((resolve) => child.once("exit", resolve));
+    process.kill(pid, signal);
+    await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 3000))]);
+    if (child.exitCode === null && child.signalCode === null) {
+      process.kill(pid, "SIGKILL");
+      await exited;
+    }
+  };
   return {
     name: "mosquitto",
     url: `mqtt://127.0.0.1:${port}`,
     port,
     pid,
+    dir,
+    kill: () => end("SIGKILL"),
     stop: async () => {
-      if (child.exitCode === null) {
-        const exited = new Promise((resolve) => child.once("exit", resolve));
-        process.kill(pid, "SIGTERM");
-        await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 3000))]);
-        if (child.exitCode === null) process.kill(pid, "SIGKILL");
-      }
-      rmSync(dir, { recursive: true, force: true });
+      await end("SIGTERM");
+      if (!place.dir) rmSync(dir, { recursive: true, force: true });
     },
   };
 }
