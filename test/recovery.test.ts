@@ -9,7 +9,7 @@ import { join } from "node:path";
 import mqtt from "mqtt";
 import { buildFirmware } from "../esbuild.config.mjs";
 import { EspruinoSim } from "../host-sim/runtime.ts";
-import { startMosquitto } from "./support/brokers.ts";
+import { startAedesBroker, startMosquitto } from "./support/brokers.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "recovery-"));
 // Mosquitto started as root runs as the mosquitto user: it must be able to write its persistence file here.
@@ -81,4 +81,44 @@ test("after Mosquitto is killed and restarted, the QoS 1 states published during
   await until("the LED obeying again", () => sim.pinValue("D2") === 0);
   await until("the new state", () => states.at(-1) === "off");
   assert.ok(console_.some((line) => /reconnecting in \d+\.\d s/.test(line)), "the backoff was reported");
+});
+
+test("WiFi lost and back: the same reconnect machinery brings the session back, and commands work again", async () => {
+  const aedes = await startAedesBroker();
+  const bundle = join(dir, "wifi.js");
+  await buildFirmware({
+    outfile: bundle,
+    configFile: null,
+    env: {},
+    overrides: { mqttUrl: aedes.url, clientId: "wifi1", wifiSsid: "simnet", wifiPassword: "pw", reconnectMaxSeconds: 1 },
+  });
+  const board = new EspruinoSim({ code: readFileSync(bundle, "latin1"), fileName: "wifi.js", wifi: true });
+  const lines: string[] = [];
+  board.on("console", (text: string) => lines.push(text));
+  const viewer = await mqtt.connectAsync(aedes.url, { reconnectPeriod: 0 });
+  const waitLine = async (text: string, from: number) => {
+    const deadline = Date.now() + 15_000;
+    while (!lines.slice(from).some((line) => line.includes(text))) {
+      if (Date.now() > deadline) throw new Error(`no "${text}" on the console:\n${lines.join("\n")}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  };
+  try {
+    board.start();
+    await waitLine("WiFi: joined", 0);
+    await waitLine("MQTT connected", 0);
+    const dropAt = lines.length;
+    board.wifiDrop();
+    await waitLine("MQTT disconnected", dropAt);
+    await waitLine("cannot connect", dropAt); // retried with backoff while the network is gone
+    const restoreAt = lines.length;
+    board.wifiRestore();
+    await waitLine("MQTT connected", restoreAt);
+    await viewer.publishAsync("led", "on");
+    await until("the LED obeying after the WiFi came back", () => board.pinValue("D2") === 1);
+  } finally {
+    board.powerOff();
+    await viewer.endAsync(true);
+    await aedes.stop();
+  }
 });
