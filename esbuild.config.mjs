@@ -61,6 +61,19 @@ export function hiddenEspruinoGlobals(code) {
   return names.filter((name) => ESPRUINO_GLOBAL.test(name));
 }
 
+/**
+ * Property names of our own objects (options, packets, messages, the app), shortened by esbuild in the bundle:
+ * Espruino keeps every name in RAM. Only names that never reach an Espruino API or the wire belong here: not
+ * `password` (Wifi.connect's option), `message` (an error's), `write`/`close`/`on` (a socket's), `log`
+ * (console's), nor any key of an object that is JSON.stringify'd (write those keys quoted: quoted keys are kept),
+ * nor a key of CONFIG (esbuild would rename `CONFIG.key` before `define` replaces it).
+ */
+export const MANGLED_PROPERTIES = [
+  "clean", "will", "reconnectMin", "reconnectMax", "inflightMax", "queueLimit", "onConnect", "onDisconnect",
+  "onMessage", "type", "flags", "sessionPresent", "code", "topic", "payload", "qos", "retain", "dup", "id",
+  "granted", "stage", "setLed", "connected", "toggle", "now", "after", "cancel", "opened", "received", "closed",
+];
+
 /** The esbuild options for the firmware, with the given config injected. */
 export function firmwareBuildOptions(config, entry = "firmware/main.ts") {
   return {
@@ -73,6 +86,7 @@ export function firmwareBuildOptions(config, entry = "firmware/main.ts") {
     target: "es2015",
     supported: { "nullish-coalescing": true, "optional-catch-binding": true },
     minify: true,
+    mangleProps: new RegExp(`^(${MANGLED_PROPERTIES.join("|")})$`),
     legalComments: "none",
     charset: "ascii",
     tsconfig: "firmware/tsconfig.json",

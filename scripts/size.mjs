@@ -1,10 +1,66 @@
-// `npm run size`: the bundle's bytes, raw and gzipped, built from the defaults (no config.json, no environment),
-// so figures compare across machines. Per-profile figures and budgets come with the size work (issue 9).
+// `npm run size`: bytes (raw and gzipped) of each build profile, against the budgets in size-budgets.json. Exits 1
+// when a profile is over its budget. Built from fixed settings (no config.json, no environment), so figures
+// compare across machines and commits.
+import { readFileSync } from "node:fs";
 import { gzipSync } from "node:zlib";
 import { buildFirmware } from "../esbuild.config.mjs";
 
-const { code } = await buildFirmware({ outfile: null, env: {}, configFile: null });
-const raw = Buffer.byteLength(code, "latin1");
-const gzip = gzipSync(Buffer.from(code, "latin1"), { level: 9 }).length;
-console.log("profile            raw bytes  gzip bytes");
-console.log(`${"default firmware".padEnd(18)} ${String(raw).padStart(9)}  ${String(gzip).padStart(10)}`);
+/** Every profile: the settings it is built with (keys of scripts/firmware-config.mjs) and its entry. */
+export const PROFILES = {
+  // Every feature a user can configure.
+  "full firmware": {
+    overrides: {
+      wifiSsid: "my-network",
+      wifiPassword: "my-wifi-password",
+      mqttUrl: "mqtt://user:secret@192.168.1.10:1883",
+      clientId: "desklamp",
+      commandQos: 2,
+      stateQos: 1,
+      offlineQueue: 10,
+      buttonPin: "D0",
+    },
+  },
+  // The defaults: QoS 0, no queue, no credentials, no button.
+  "minimal firmware": { overrides: {} },
+  // The session and codec alone, every feature on, as a library module.
+  "client library": { overrides: { commandQos: 2, offlineQueue: 1 }, entry: "scripts/size-entries/client-library.ts" },
+};
+
+/** Builds one profile and measures it. */
+export async function measure(name) {
+  const profile = PROFILES[name];
+  const { code } = await buildFirmware({ outfile: null, env: {}, configFile: null, overrides: profile.overrides, entry: profile.entry });
+  const bytes = Buffer.from(code, "latin1");
+  return { name, raw: bytes.length, gzip: gzipSync(bytes, { level: 9 }).length };
+}
+
+export function loadBudgets(file = new URL("../size-budgets.json", import.meta.url)) {
+  return JSON.parse(readFileSync(file, "utf8"));
+}
+
+/** Each profile's figures and whether it is within budget. */
+export async function sizeReport() {
+  const budgets = loadBudgets();
+  const rows = [];
+  for (const name of Object.keys(PROFILES)) {
+    const figures = await measure(name);
+    const budget = budgets[name];
+    if (!budget) throw new Error(`size-budgets.json has no budget for "${name}"`);
+    rows.push({ ...figures, budget, over: figures.raw > budget.raw || figures.gzip > budget.gzip });
+  }
+  return rows;
+}
+
+if (process.argv[1] && new URL(import.meta.url).pathname === process.argv[1]) {
+  const rows = await sizeReport();
+  const pad = (value, width) => String(value).padStart(width);
+  console.log("profile            raw bytes  budget   gzip bytes  budget");
+  for (const row of rows) {
+    console.log(`${row.name.padEnd(18)} ${pad(row.raw, 9)}  ${pad(row.budget.raw, 6)}   ${pad(row.gzip, 10)}  ${pad(row.budget.gzip, 6)}${row.over ? "  OVER BUDGET" : ""}`);
+  }
+  console.log("peers (minified, from shared/ESPRUINO.md): Espruino's MQTT module 6,169 bytes; tinyMQTT 1,694-1,793 bytes");
+  if (rows.some((row) => row.over)) {
+    console.error("size: a profile is over its budget (size-budgets.json)");
+    process.exit(1);
+  }
+}
