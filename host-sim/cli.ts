@@ -1,15 +1,19 @@
 // `npm run sim`: runs the firmware bundle on a simulated board against an embedded broker (aedes) or a real one.
+// It also serves the phone page (phone/) over HTTP, with the embedded broker over WebSocket on the same port.
 // Human-readable output by default; with --json, one JSON object per line on stdout.
 import { readFileSync } from "node:fs";
+import { networkInterfaces } from "node:os";
 import { parseArgs } from "node:util";
 import { buildFirmware } from "../esbuild.config.mjs";
-import { startAedes, RunningBroker } from "./broker.ts";
+import { startAedes, startPageServer, RunningBroker } from "./broker.ts";
 import { EspruinoSim, PinChange, SimSocket } from "./runtime.ts";
 import { watchMqtt } from "./trace.ts";
 
 const USAGE = `usage: npm run sim -- [options]
   --broker URL       use this broker (mqtt://host:port) instead of starting an embedded one
   --port N           port for the embedded broker (default 1883, or a free one if 1883 is taken)
+  --http-port N      port for the phone page and MQTT over WebSocket (default 8080, or a free one if taken)
+  --host ADDR        address to listen on (default 127.0.0.1; 0.0.0.0 lets a phone on your network in)
   --client-id ID     MQTT client id (default: from config, else derived from the board's serial)
   --topic BASE       base topic (default: from config, else "led")
   --keepalive S      keepalive in seconds
@@ -25,6 +29,8 @@ function parse() {
       options: {
         broker: { type: "string" },
         port: { type: "string" },
+        "http-port": { type: "string" },
+        host: { type: "string" },
         "client-id": { type: "string" },
         topic: { type: "string" },
         keepalive: { type: "string" },
@@ -42,13 +48,39 @@ function parse() {
   }
 }
 
-async function startEmbeddedBroker(port: string | undefined): Promise<RunningBroker> {
-  if (port !== undefined) return startAedes(Number(port));
-  try {
-    return await startAedes(1883);
-  } catch {
-    return startAedes(0);
+/** Ports given on the command line are used as they are; the default ones fall back to free ones when taken. */
+async function startEmbeddedBroker(port: string | undefined, httpPort: string | undefined, host: string): Promise<RunningBroker> {
+  const tcpPorts = port !== undefined ? [Number(port)] : [1883, 0];
+  const httpPorts = httpPort !== undefined ? [Number(httpPort)] : [8080, 0];
+  let lastError: unknown;
+  for (const tcp of tcpPorts) {
+    for (const http of httpPorts) {
+      try {
+        return await startAedes(tcp, host, { http: { port: http } });
+      } catch (error) {
+        lastError = error;
+      }
+    }
   }
+  throw lastError;
+}
+
+async function startPage(httpPort: string | undefined, host: string) {
+  if (httpPort !== undefined) return startPageServer(Number(httpPort), host);
+  try {
+    return await startPageServer(8080, host);
+  } catch {
+    return startPageServer(0, host);
+  }
+}
+
+/** The page's URLs on this machine's network interfaces (non-loopback IPv4), for a phone on the same network. */
+function lanUrls(host: string, port: number): string[] {
+  if (host !== "0.0.0.0" && host !== "::") return [];
+  return Object.values(networkInterfaces())
+    .flat()
+    .filter((address) => address && address.family === "IPv4" && !address.internal)
+    .map((address) => `http://${address!.address}:${port}/`);
 }
 
 async function main() {
@@ -63,9 +95,15 @@ async function main() {
     else console.log(human);
   };
 
-  const broker = flags.broker === undefined ? await startEmbeddedBroker(flags.port) : null;
+  const host = flags.host ?? "127.0.0.1";
+  const broker = flags.broker === undefined ? await startEmbeddedBroker(flags.port, flags["http-port"], host) : null;
   const brokerUrl = flags.broker ?? broker!.url;
-  if (broker) print({ event: "broker", url: broker.url }, `embedded MQTT broker (aedes) listening on ${broker.url}`);
+  if (broker) {
+    print({ event: "broker", url: broker.url, ws: broker.wsUrl }, `embedded MQTT broker (aedes) listening on ${broker.url} and ${broker.wsUrl}`);
+  }
+  // With an external broker the page is served on its own; its settings then need that broker's WebSocket URL.
+  const pageServer = broker ? null : await startPage(flags["http-port"], host);
+  const pageUrl = broker ? broker.pageUrl! : pageServer!.url;
 
   let code: string;
   let baseTopic: string;
@@ -86,6 +124,23 @@ async function main() {
     baseTopic = built.config.baseTopic;
   }
   print({ event: "bundle", bytes: code.length }, `firmware bundle: ${code.length} bytes`);
+  // What the page cannot guess goes into its address, and from there into its settings: a base topic other than
+  // led, and an external broker's URL when it is a WebSocket one.
+  const params = new URLSearchParams();
+  if (flags.broker && /^wss?:\/\//i.test(flags.broker)) params.set("broker", flags.broker);
+  if (baseTopic !== "led") params.set("topic", baseTopic);
+  const query = params.size ? `?${params}` : "";
+  const lan = lanUrls(host, broker ? broker.httpPort! : pageServer!.port).map((url) => url + query);
+  print(
+    { event: "page", url: pageUrl + query, lan },
+    `phone page: ${pageUrl}${query}` +
+      (broker || params.has("broker") ? "" : `\n  (set the WebSocket URL of your broker in the page's settings: ${flags.broker} is not one)`) +
+      (lan.length
+        ? `\n  on a phone on the same network: ${lan.join(" or ")}` + (broker ? "\n  (the embedded broker has no password: anyone on the network can switch the LED)" : "")
+        : host === "127.0.0.1" || host === "localhost" || host === "::1"
+          ? "\n  (loopback only: to open it on a phone on the same network, add --host 0.0.0.0)"
+          : ""),
+  );
 
   const sim = new EspruinoSim({ code, fileName: flags.bundle ?? "firmware.js", wifi: flags["no-wifi"] !== true });
   sim.on("console", (text: string) => print({ event: "console", text }, `[device] ${text}`));
@@ -108,6 +163,7 @@ async function main() {
     print({ event: "stopping" }, "stopping: the device says offline and disconnects");
     await sim.stop();
     await broker?.close();
+    await pageServer?.close();
     process.exit(0);
   };
   process.on("SIGINT", shutdown);

@@ -1,4 +1,4 @@
-// System packages the tests need (Mosquitto). Installed with apt-get when missing (as root, or with sudo that
+// System packages the tests need (Mosquitto; Chromium for the phone page). Installed with apt-get when missing (as root, or with sudo that
 // needs no password); otherwise the run stops at once with the exact command to run. Never a silent skip.
 import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -7,6 +7,9 @@ import { existsSync } from "node:fs";
 export const SYSTEM_PACKAGES = [
   { name: "mosquitto", file: "/usr/sbin/mosquitto" },
   { name: "mosquitto-clients", file: "/usr/bin/mosquitto_pub" },
+  // Debian's Chromium, driven by playwright-core (test/phone.test.ts): a test tool's own browser download does not
+  // work here, and need not.
+  { name: "chromium", file: "/usr/bin/chromium" },
 ];
 
 function hasPasswordlessSudo() {
