@@ -3,4 +3,8 @@
 import { createClient } from "../../firmware/mqtt/client";
 
 declare const exports: { createClient: typeof createClient };
+/** Espruino's E: named here so that the minifier, which avoids names the bundle uses, gives no top-level name E. */
+declare const E: unknown;
+
 exports.createClient = createClient;
+E;
