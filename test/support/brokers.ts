@@ -1,5 +1,5 @@
 // Real brokers for end-to-end tests: Mosquitto (its own config, a free loopback port, ended by pid) and aedes.
-import { spawn, ChildProcess } from "node:child_process";
+import { spawn } from "node:child_process";
 import { mkdtempSync, writeFileSync, rmSync } from "node:fs";
 import { createServer, connect } from "node:net";
 import { tmpdir } from "node:os";
@@ -24,22 +24,28 @@ export async function freePort(): Promise<number> {
   return address.port;
 }
 
-async function waitForPort(port: number, child: ChildProcess, log: () => string): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`mosquitto exited with ${child.exitCode}:\n${log()}`);
-    const open = await new Promise<boolean>((resolve) => {
-      const socket = connect(port, "127.0.0.1");
-      socket.once("connect", () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once("error", () => resolve(false));
+/** Whether something accepts a TCP connection on 127.0.0.1:`port` now. */
+export function portAccepts(port: number): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    const socket = connect(port, "127.0.0.1");
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(true);
     });
-    if (open) return;
+    socket.once("error", () => resolve(false));
+  });
+}
+
+/** Waits until `port` accepts connections; `failure` may explain early why it never will (a process that exited). */
+export async function waitForPort(port: number, what: string, failure: () => string | null = () => null, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    const reason = failure();
+    if (reason) throw new Error(reason);
+    if (await portAccepts(port)) return;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
-  throw new Error(`mosquitto did not listen on ${port} within 10 s:\n${log()}`);
+  throw new Error(`${what} did not listen on ${port} within ${ms} ms${failure() ?? ""}`);
 }
 
 export interface MosquittoPlace {
@@ -62,7 +68,7 @@ export async function startMosquitto(extraConfig: string[] = [], place: Mosquitt
   let stderr = "";
   child.stderr?.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
   try {
-    await waitForPort(port, child, () => stderr);
+    await waitForPort(port, "mosquitto", () => (child.exitCode !== null ? `mosquitto exited with ${child.exitCode}:\n${stderr}` : null));
   } catch (error) {
     child.kill("SIGKILL");
     throw error;

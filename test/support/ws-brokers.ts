@@ -2,11 +2,10 @@
 // Mosquitto gets a WebSocket listener and a password file (mosquitto_passwd); aedes an authenticate handler.
 import { execFileSync } from "node:child_process";
 import { chmodSync, mkdtempSync, rmSync } from "node:fs";
-import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startAedes, startPageServer } from "../../host-sim/broker.ts";
-import { freePort, startMosquitto } from "./brokers.ts";
+import { freePort, startMosquitto, waitForPort } from "./brokers.ts";
 
 export const MOSQUITTO_PASSWD = "/usr/bin/mosquitto_passwd";
 
@@ -26,23 +25,6 @@ export interface WsBroker {
   /** Where the page is served from (aedes: the broker's own HTTP port; Mosquitto: a page server beside it). */
   pageUrl: string;
   stop(): Promise<void>;
-}
-
-async function waitForPort(port: number, what: string, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    const open = await new Promise<boolean>((resolve) => {
-      const socket = connect(port, "127.0.0.1");
-      socket.once("connect", () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once("error", () => resolve(false));
-    });
-    if (open) return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`${what} did not listen on ${port} within ${ms} ms`);
 }
 
 function withUser(url: string, user: User): string {
