@@ -136,6 +136,9 @@ export async function startAedes(port = 0, host = "127.0.0.1", options: AedesOpt
     if (options.http) {
       const server = createHttpServer((request, response) => void servePage(request, response).catch(() => response.destroy()));
       const wss = new WebSocketServer({ server });
+      // ws re-emits the HTTP server's errors (EADDRINUSE when the port is taken); listen() below already reports
+      // them, and without a listener here the re-emitted one would crash the process instead of falling back.
+      wss.on("error", () => undefined);
       wss.on("connection", (websocket, request) => {
         const stream = createWebSocketStream(websocket);
         stream.on("error", () => websocket.terminate());

@@ -29,7 +29,8 @@ for (const startBroker of [startMosquitto, startAedesBroker]) {
     before(async () => {
       broker = await startBroker();
       const bundle = await buildFor(broker, `e2e${broker.name}`);
-      sim = new SimProcess(["--bundle", bundle]);
+      // The bundle has this broker baked in; --broker keeps the sim from starting an embedded one it would not use.
+      sim = new SimProcess(["--bundle", bundle, "--broker", broker.url, "--http-port", "0"]);
       await sim.waitFor((e) => e.event === "mqtt" && e.state === "connected", "MQTT connection");
       phone = await Phone.connect(broker.url, ["led/#"]);
     });

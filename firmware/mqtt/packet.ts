@@ -2,6 +2,8 @@
 // Bytes are binary strings (one char = one byte, 0-255) because Espruino sockets take and give strings.
 // Topics and payloads are handed in as byte strings already (UTF-8 for topics): the codec never re-encodes.
 // Espruino dialect: see firmware/README.md (no default/rest parameters, spread, destructuring, `?.`).
+// Deliberately lenient, to stay small: a packet id of 0, wildcards in a PUBLISH topic and CONNACK codes above 5
+// are passed on, not refused (the session decides what they mean).
 
 export const enum PacketType {
   Connect = 1,
@@ -20,18 +22,25 @@ export const enum PacketType {
   Disconnect = 14,
 }
 
-/** Why a packet from the broker was refused. The stream is out of step after `BadLength`, in step after the others. */
+/**
+ * Why a packet from the broker was refused. The stream is out of step after `BadLength` (drop the connection), in
+ * step after the others; all but `TooLarge` are protocol violations after which a client must close [MQTT-4.8.0-1].
+ */
 export const enum DecodeError {
   /** The remaining length runs past 4 bytes. */
   BadLength = 1,
-  /** Type 0 or 15, or a type a broker never sends to a client. */
+  /** Type 0 or 15, or a type a broker never sends to a client (CONNECT, SUBSCRIBE, ...). */
   BadType = 2,
-  /** Fixed-header flags the spec forbids for this type (e.g. QoS 3). */
+  /** Fixed-header flags the spec forbids for this type: not 0000 (0010 for PUBREL), or PUBLISH with QoS 3. */
   BadFlags = 3,
-  /** The remaining length does not fit the fields the packet must hold. */
+  /** The remaining length does not fit the fields the packet must hold, or a topic length runs past the end. */
   BadSize = 4,
   /** Bigger than the reader's cap: skipped as its bytes arrive, never buffered. */
   TooLarge = 5,
+  /** A PUBLISH topic that is empty, not UTF-8, or holds U+0000 [MQTT-1.5.3, 4.7.3-1]. */
+  BadTopic = 6,
+  /** A reserved value: CONNACK flag bits 7-1 set, or a SUBACK return code other than 0, 1, 2 or 0x80. */
+  BadValue = 7,
 }
 
 /** A packet from the broker. Only the fields of its type are set. */
@@ -68,6 +77,7 @@ export interface ConnectOptions {
   keepalive: number;
   clean: boolean;
   will?: Will;
+  /** A password without a user name is sent with an empty user name: 3.1.1 allows no password alone [MQTT-3.1.2-22]. */
   username?: string;
   password?: string;
 }
@@ -100,19 +110,21 @@ function packet(firstByte: number, body: string): string {
 
 export function encodeConnect(options: ConnectOptions): string {
   const will = options.will;
+  const username = options.username;
+  const password = options.password;
   let flags = options.clean ? 2 : 0;
   let payload = field(options.clientId);
   if (will) {
     flags |= 4 | (will.qos << 3) | (will.retain ? 32 : 0);
     payload += field(will.topic) + field(will.payload);
   }
-  if (options.username !== undefined) {
+  if (username != null || password != null) {
     flags |= 128;
-    payload += field(options.username);
+    payload += field(username ?? "");
   }
-  if (options.password !== undefined) {
+  if (password != null) {
     flags |= 64;
-    payload += field(options.password);
+    payload += field(password);
   }
   // "\0\x04MQTT" protocol name, level 4 (3.1.1), connect flags, keepalive.
   return packet(0x10, "\0\x04MQTT\x04" + chr(flags) + u16(options.keepalive) + payload);
@@ -138,7 +150,7 @@ export function encodePublishHeader(
   );
 }
 
-/** One SUBSCRIBE for several topic filters, each with its requested QoS. */
+/** One SUBSCRIBE for several topic filters, each with its requested QoS (0 where `qos` has no entry). */
 export function encodeSubscribe(id: number, filters: string[], qos: number[]): string {
   let body = u16(id);
   for (let i = 0; i < filters.length; i++) body += field(filters[i] as string) + chr(qos[i] ?? 0);
@@ -154,14 +166,41 @@ export function encodeUnsubscribe(id: number, filters: string[]): string {
 
 /** PUBACK, PUBREC, PUBREL or PUBCOMP for packet `id`; PUBREL's fixed-header flags are 0010. */
 export function encodeAck(type: PacketType, id: number): string {
-  return chr((type << 4) | (type == PacketType.Pubrel ? 2 : 0), 2) + u16(id);
+  return packet((type << 4) | (type == PacketType.Pubrel ? 2 : 0), u16(id));
 }
 
 export const PINGREQ = "\xc0\0";
 export const DISCONNECT = "\xe0\0";
 
+/** Big-endian 16 bits at `at`; bytes past the end read as 0 (bit operators turn NaN into 0). */
 function readU16(bytes: string, at: number): number {
   return (bytes.charCodeAt(at) << 8) | bytes.charCodeAt(at + 1);
+}
+
+/**
+ * Whether `bytes` is not well-formed UTF-8 [RFC 3629] or holds U+0000 [MQTT-1.5.3]: a stray or missing continuation
+ * byte, an overlong form, a surrogate (U+D800-DFFF), or a code point past U+10FFFF.
+ */
+export function badUtf8(bytes: string): boolean {
+  for (let i = 0; i < bytes.length; ) {
+    let c = bytes.charCodeAt(i++);
+    // Continuation bytes after this lead byte; 4 for a byte that cannot lead (80-C1: continuation or overlong).
+    const n = c < 128 ? 0 : c < 194 ? 4 : c < 224 ? 1 : c < 240 ? 2 : 3;
+    if (n > 3) return true;
+    // The lead byte's value bits: the bit after its run of 1s is 0, so 127 >> n keeps exactly them (F8-FF keep a
+    // 1 there, and like F5-F7 end past U+10FFFF).
+    c &= 127 >> n;
+    for (let k = n; k--; ) {
+      const next = bytes.charCodeAt(i++);
+      // Past the end charCodeAt gives NaN, which fails this test too.
+      if ((next & 192) != 128) return true;
+      c = (c << 6) | (next & 63);
+    }
+    // Below the least value of its length (1, 32, 0x800, 0x10000: this catches U+0000 and overlong 3- and 4-byte
+    // forms; C0 and C1 were refused above), past U+10FFFF, or a surrogate.
+    if (c < 1 << (5 * n + (n >> 1)) || c > 0x10ffff || c >> 11 == 27) return true;
+  }
+  return false;
 }
 
 /** Decodes one whole packet from its first byte and its body; returns a DecodeError where it is malformed. */
@@ -170,99 +209,96 @@ export function decodePacket(firstByte: number, body: string): Packet | DecodeEr
   const flags = firstByte & 15;
   const size = body.length;
   const result: Packet = { type: type, flags: flags };
+  // Bit n is set for each type n a broker may send: CONNACK, PUBLISH, PUBACK-PUBCOMP, SUBACK, UNSUBACK, PINGRESP.
+  if (!((0x2afc >> type) & 1)) return DecodeError.BadType;
   if (type == PacketType.Publish) {
     const qos = (flags >> 1) & 3;
-    if (qos == 3) return DecodeError.BadFlags;
-    const topicLength = size < 2 ? size : readU16(body, 0);
-    let at = 2 + topicLength;
+    let at = 2 + readU16(body, 0);
+    if (qos > 2) return DecodeError.BadFlags;
     if (at + (qos ? 2 : 0) > size) return DecodeError.BadSize;
-    result.topic = body.substr(2, topicLength);
+    const topic = body.substring(2, at);
+    if (at < 3 || badUtf8(topic)) return DecodeError.BadTopic;
+    result.topic = topic;
     if (qos) {
       result.id = readU16(body, at);
       at += 2;
     }
     result.payload = body.substr(at);
     result.qos = qos;
-    result.retain = (flags & 1) == 1;
-    result.dup = (flags & 8) == 8;
+    result.retain = !!(flags & 1);
+    result.dup = !!(flags & 8);
     return result;
   }
-  // Every other packet a broker sends has fixed flags: 2 for PUBREL, 0 for the rest.
-  if (flags != (type == PacketType.Pubrel ? 2 : 0)) return type > 0 && type < 15 ? DecodeError.BadFlags : DecodeError.BadType;
+  // Every other packet a broker sends has fixed flags: 0010 for PUBREL, 0000 for the rest.
+  if (flags != (type == PacketType.Pubrel ? 2 : 0)) return DecodeError.BadFlags;
+  // PINGRESP has no body, SUBACK an id and at least one return code, the rest exactly 2 bytes.
+  if (type == PacketType.Pingresp ? size : type == PacketType.Suback ? size < 3 : size != 2) return DecodeError.BadSize;
+  const first = body.charCodeAt(0);
   if (type == PacketType.Connack) {
-    if (size != 2) return DecodeError.BadSize;
-    result.sessionPresent = (body.charCodeAt(0) & 1) == 1;
+    if (first > 1) return DecodeError.BadValue;
+    result.sessionPresent = first == 1;
     result.code = body.charCodeAt(1);
-  } else if (type == PacketType.Suback) {
-    if (size < 3) return DecodeError.BadSize;
+  } else if (type < PacketType.Pingresp) {
     result.id = readU16(body, 0);
-    result.granted = [];
-    for (let i = 2; i < size; i++) result.granted.push(body.charCodeAt(i));
-  } else if (type == PacketType.Pingresp) {
-    if (size) return DecodeError.BadSize;
-  } else if (type >= PacketType.Puback && type <= PacketType.Pubcomp || type == PacketType.Unsuback) {
-    if (size != 2) return DecodeError.BadSize;
-    result.id = readU16(body, 0);
-  } else {
-    return DecodeError.BadType;
+    if (type == PacketType.Suback) {
+      const granted: number[] = (result.granted = []);
+      for (let i = 2; i < size; i++) {
+        const code = body.charCodeAt(i);
+        if (code > 2 && code != 128) return DecodeError.BadValue;
+        granted.push(code);
+      }
+    }
   }
   return result;
 }
 
 /**
- * An incremental reader: feed it chunks of any size (a packet split over reads, several packets in one read).
- * A packet over `maxPacketSize` bytes (header included) is reported as TooLarge and its bytes are skipped as they
- * arrive. After a BadLength error the stream is out of step: the caller must drop the connection.
+ * An incremental reader: feed it chunks of any size (a packet split over reads, several packets in one read); it
+ * calls back once per packet, in order, and returns how many bytes it holds for a packet not yet whole (always
+ * less than `maxPacketSize`, or under 5 for an unfinished header).
+ * A packet over `maxPacketSize` bytes (header included) is reported once as TooLarge with its size (the caller
+ * counts them) and its bytes are skipped as they arrive. After BadLength the stream is out of step: the caller must
+ * drop the connection. The callbacks may feed the reader again: its state is updated before each call.
  */
 export function createReader(
   maxPacketSize: number,
   onPacket: (packet: Packet) => void,
   onError: (error: DecodeError, firstByte: number, totalSize: number) => void,
-): (chunk: string) => void {
+): (chunk: string) => number {
   let buffered = "";
   let toSkip = 0;
   return function (chunk: string) {
-    if (toSkip) {
-      if (chunk.length <= toSkip) {
-        toSkip -= chunk.length;
-        return;
-      }
-      chunk = chunk.substr(toSkip);
-      toSkip = 0;
-    }
-    buffered += chunk;
-    while (buffered.length >= 2) {
+    // toSkip: bytes of an oversized packet still to come; at or below 0, none.
+    const skip = toSkip;
+    toSkip -= chunk.length;
+    buffered += skip > 0 ? chunk.substr(skip) : chunk;
+    for (;;) {
       const firstByte = buffered.charCodeAt(0);
       let length = 0;
-      let multiplier = 1;
       let at = 1;
-      let digit;
-      do {
-        if (at == 5) {
+      let digit = 128;
+      while (digit & 128) {
+        if (at > 4) {
           buffered = "";
           onError(DecodeError.BadLength, firstByte, 0);
-          return;
+          return 0;
         }
-        if (at >= buffered.length) return;
-        digit = buffered.charCodeAt(at++);
-        length += (digit & 127) * multiplier;
-        multiplier *= 128;
-      } while (digit & 128);
+        if (at >= buffered.length) return buffered.length;
+        digit = buffered.charCodeAt(at);
+        length |= (digit & 127) << (7 * at++ - 7);
+      }
       const total = at + length;
       if (total > maxPacketSize) {
+        toSkip = total - buffered.length;
+        buffered = buffered.substr(total);
         onError(DecodeError.TooLarge, firstByte, total);
-        if (buffered.length < total) {
-          toSkip = total - buffered.length;
-          buffered = "";
-          return;
-        }
       } else {
-        if (buffered.length < total) return;
+        if (buffered.length < total) return buffered.length;
         const decoded = decodePacket(firstByte, buffered.substr(at, length));
+        buffered = buffered.substr(total);
         if (typeof decoded == "number") onError(decoded, firstByte, total);
         else onPacket(decoded);
       }
-      buffered = buffered.substr(total);
     }
   };
 }
