@@ -30,4 +30,19 @@ declare const CONFIG: {
   maxPacketSize: number;
   /** Reconnect backoff cap, in seconds. */
   reconnectMaxSeconds: number;
+  /** True for an mqtts:// broker: the link is Espruino's `tls` socket, never a plain one. */
+  mqttTls: true | undefined;
+  /** Base64 of the DER bytes of the broker's CA certificate, and of the device's own certificate and key (mqtts). */
+  mqttCa: string | undefined;
+  mqttCert: string | undefined;
+  mqttKey: string | undefined;
+  /** JSON commands ({"state":"on"}) are accepted; always with ledBrightness. */
+  jsonCommands: boolean;
+  /** The LED is dimmed by PWM: {"brightness":0-255}, and the state as JSON on <base>/state/json. */
+  ledBrightness: boolean;
+  /** Where refused commands are reported besides the console; undefined: the console only. */
+  errorTopic: string | undefined;
+  /** Home Assistant's discovery prefix, and the discovery config with a NUL where the node id goes; undefined: off. */
+  haPrefix: string | undefined;
+  haConfig: string | undefined;
 };

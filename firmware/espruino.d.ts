@@ -19,6 +19,8 @@ declare function clearInterval(id: number): void;
 type PinLike = any;
 declare function digitalWrite(pin: PinLike, value: number | boolean): void;
 declare function digitalRead(pin: PinLike): number;
+/** PWM: `value` is the duty cycle, 0 to 1. */
+declare function analogWrite(pin: PinLike, value: number): void;
 declare function pinMode(pin: PinLike, mode: "output" | "input" | "input_pullup" | "opendrain" | "auto"): void;
 /** Calls `callback` on the pin's edges; `debounce` in milliseconds. Returns the watch's id. */
 declare function setWatch(
@@ -28,6 +30,9 @@ declare function setWatch(
 ): number;
 
 declare const console: { log(...values: unknown[]): void };
+
+/** Base64 to a binary string (one char per byte). */
+declare function atob(base64: string): string;
 
 interface EspruinoE {
   on(event: "init" | "kill", handler: () => void): void;
@@ -49,6 +54,15 @@ interface EspruinoSocket extends EspruinoEmitter {
 interface EspruinoNet {
   /** Returns the socket at once; `onConnect` runs on a later pass. A refused connect may throw synchronously. */
   connect(options: { host: string; port: number }, onConnect: () => void): EspruinoSocket;
+}
+
+/**
+ * Espruino's `tls` (ESP32 builds; the ESP8266 has none): the same socket as `net`. `ca`, `cert` and `key` are binary
+ * strings of DER bytes (a string of 100 chars or less is taken as a file name). A certificate or key that does not
+ * parse throws at once; a failed handshake prints an InternalError and closes the socket ('end', 'close').
+ */
+interface EspruinoTls {
+  connect(options: { host: string; port: number; ca?: string; cert?: string; key?: string }, onConnect: () => void): EspruinoSocket;
 }
 
 interface EspruinoWifi extends EspruinoEmitter {

@@ -5,7 +5,8 @@ import { runAtBoot } from "./board/boot";
 import { watchButton } from "./board/button";
 import { espruinoClock } from "./board/clock";
 import { netDial } from "./board/net-link";
-import { createLedOutput } from "./board/pin";
+import { createLedOutput, createPwmOutput } from "./board/pin";
+import { tlsDial } from "./board/tls-link";
 import { joinWifi } from "./board/wifi";
 import { Client, createClient } from "./mqtt/client";
 
@@ -23,15 +24,26 @@ let client: Client | null = null;
 function start() {
   const app = createLedApp({
     baseTopic: CONFIG.baseTopic,
-    setLed: createLedOutput(CONFIG.ledPin, CONFIG.ledActiveLow),
+    setLed: CONFIG.ledBrightness ? createPwmOutput(CONFIG.ledPin, CONFIG.ledActiveLow) : createLedOutput(CONFIG.ledPin, CONFIG.ledActiveLow),
     publish: function (topic: string, payload: string, retain: boolean) {
       if (client) client.publish(topic, payload, retain, CONFIG.stateQos);
     },
-    log: log,
+    // A refused command: on the console, and on the error topic where one is configured.
+    log:
+      CONFIG.errorTopic !== undefined
+        ? function (message: string) {
+            log(message);
+            if (client) client.publish(CONFIG.errorTopic as string, message, false, CONFIG.stateQos);
+          }
+        : log,
   });
   if (CONFIG.buttonPin !== undefined) watchButton(CONFIG.buttonPin, app.toggle);
   joinWifi(CONFIG.wifiSsid, CONFIG.wifiPassword, log, function () {
-    client = createClient(netDial(CONFIG.mqttHost, CONFIG.mqttPort), espruinoClock, {
+    // mqtts:// dials only TLS: there is no plain fallback in a TLS build.
+    const dial = CONFIG.mqttTls
+      ? tlsDial(CONFIG.mqttHost, CONFIG.mqttPort, { ca: CONFIG.mqttCa as string, cert: CONFIG.mqttCert, key: CONFIG.mqttKey }, log)
+      : netDial(CONFIG.mqttHost, CONFIG.mqttPort);
+    client = createClient(dial, espruinoClock, {
       clientId: CONFIG.clientId ?? defaultClientId(),
       keepalive: CONFIG.keepalive,
       clean: CONFIG.cleanSession,
@@ -42,7 +54,15 @@ function start() {
       maxPacketSize: CONFIG.maxPacketSize,
       reconnectMin: 1000,
       reconnectMax: CONFIG.reconnectMaxSeconds * 1000,
-      onConnect: app.connected,
+      // Home Assistant's discovery config first (retained), so the entity exists when availability and state arrive.
+      onConnect:
+        CONFIG.haConfig !== undefined
+          ? function () {
+              const id = CONFIG.clientId ?? defaultClientId();
+              if (client) client.publish(CONFIG.haPrefix + "/light/" + id + "/config", (CONFIG.haConfig as string).split("\0").join(id), true, CONFIG.stateQos);
+              app.connected();
+            }
+          : app.connected,
       onDisconnect: function (reason: string) {
         log("MQTT disconnected: " + reason);
       },

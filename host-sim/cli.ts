@@ -6,7 +6,8 @@ import { networkInterfaces } from "node:os";
 import { parseArgs } from "node:util";
 import { buildFirmware } from "../esbuild.config.mjs";
 import { startAedes, startPageServer, RunningBroker } from "./broker.ts";
-import { EspruinoSim, PinChange, SimSocket } from "./runtime.ts";
+import { BootReport, RestartKind, SimBoard, startRepl } from "./repl.ts";
+import { EspruinoSim, PinChange, SimSocket, SimStorage } from "./runtime.ts";
 import { watchMqtt } from "./trace.ts";
 
 const USAGE = `usage: npm run sim -- [options]
@@ -19,6 +20,11 @@ const USAGE = `usage: npm run sim -- [options]
   --keepalive S      keepalive in seconds
   --bundle FILE      run this built bundle as it is instead of building one from config and flags
   --no-wifi          simulate a board without the Wifi module (like Espruino's Linux build)
+  --repl PORT        offer Espruino's REPL on tcp://HOST:PORT, for the Espruino CLI
+                     (npm run flash -- --port tcp://127.0.0.1:PORT); 0: a free port
+  --blank            no bundle: the board boots from its flash, empty unless --flash holds code
+  --flash FILE       keep the board's flash (Storage, where uploads go) in FILE, so that code uploaded
+                     through --repl runs again when the sim is started again (default: in memory)
   --json             one JSON object per line on stdout
   --trace            print every MQTT packet in and out
   --help`;
@@ -36,6 +42,9 @@ function parse() {
         keepalive: { type: "string" },
         bundle: { type: "string" },
         "no-wifi": { type: "boolean" },
+        repl: { type: "string" },
+        blank: { type: "boolean" },
+        flash: { type: "string" },
         json: { type: "boolean" },
         trace: { type: "boolean" },
         help: { type: "boolean" },
@@ -96,6 +105,15 @@ async function main() {
   };
 
   const host = flags.host ?? "127.0.0.1";
+  const replPort = flags.repl === undefined ? undefined : Number(flags.repl);
+  if (replPort !== undefined && !(Number.isInteger(replPort) && replPort >= 0 && replPort < 65536)) {
+    console.error(`--repl ${flags.repl}: not a port number\n${USAGE}`);
+    process.exit(2);
+  }
+  if (flags.blank && flags.bundle) {
+    console.error(`--blank and --bundle: choose one\n${USAGE}`);
+    process.exit(2);
+  }
   const broker = flags.broker === undefined ? await startEmbeddedBroker(flags.port, flags["http-port"], host) : null;
   const brokerUrl = flags.broker ?? broker!.url;
   if (broker) {
@@ -105,9 +123,11 @@ async function main() {
   const pageServer = broker ? null : await startPage(flags["http-port"], host);
   const pageUrl = broker ? broker.pageUrl! : pageServer!.url;
 
-  let code: string;
+  let code: string | undefined;
   let baseTopic: string;
-  if (flags.bundle) {
+  if (flags.blank) {
+    baseTopic = flags.topic ?? "led";
+  } else if (flags.bundle) {
     code = readFileSync(flags.bundle, "latin1");
     baseTopic = flags.topic ?? "led";
   } else {
@@ -123,7 +143,7 @@ async function main() {
     code = built.code;
     baseTopic = built.config.baseTopic;
   }
-  print({ event: "bundle", bytes: code.length }, `firmware bundle: ${code.length} bytes`);
+  if (code !== undefined) print({ event: "bundle", bytes: code.length }, `firmware bundle: ${code.length} bytes`);
   // What the page cannot guess goes into its address, and from there into its settings: a base topic other than
   // led, and an external broker's URL when it is a WebSocket one.
   const params = new URLSearchParams();
@@ -142,26 +162,46 @@ async function main() {
           : ""),
   );
 
-  const sim = new EspruinoSim({ code, fileName: flags.bundle ?? "firmware.js", wifi: flags["no-wifi"] !== true });
-  sim.on("console", (text: string) => print({ event: "console", text }, `[device] ${text}`));
-  sim.on("pin", (change: PinChange) =>
-    print({ event: "pin", pin: change.pin, value: change.value }, `[pin] ${change.pin} = ${change.value}`),
-  );
-  sim.on("socket", (socket: SimSocket) => {
-    watchMqtt(socket, {
-      connection: (state) => print({ event: "mqtt", state }, `[mqtt] ${state}`),
-      packet: flags.trace
-        ? (direction, text) => print({ event: "packet", direction, text }, `[mqtt ${direction === "out" ? ">" : "<"}] ${text}`)
-        : undefined,
+  // The board: one interpreter (EspruinoSim) per power-up, reset() or load(), all over the same flash.
+  const board = new SimBoard({ wifi: flags["no-wifi"] !== true, storage: new SimStorage(flags.flash) });
+  board.on("console", (text: string) => print({ event: "console", text }, `[device] ${text}`));
+  board.on("sim", (sim: EspruinoSim) => {
+    sim.on("pin", (change: PinChange) =>
+      print({ event: "pin", pin: change.pin, value: change.value }, `[pin] ${change.pin} = ${change.value}`),
+    );
+    sim.on("socket", (socket: SimSocket) => {
+      watchMqtt(socket, {
+        connection: (state) => print({ event: "mqtt", state }, `[mqtt] ${state}`),
+        packet: flags.trace
+          ? (direction, text) => print({ event: "packet", direction, text }, `[mqtt ${direction === "out" ? ">" : "<"}] ${text}`)
+          : undefined,
+      });
     });
   });
+  board.on("restart", (kind: RestartKind) => print({ event: "restart", kind }, `[board] ${kind === "reboot" ? "E.reboot()" : kind + "()"}`));
+  board.on("boot", (report: BootReport) => {
+    if (report.bundle) return print({ event: "boot", kind: report.kind, files: [], bundle: report.bundle }, `[board] runs ${report.bundle} (in RAM)`);
+    print(
+      { event: "boot", kind: report.kind, files: report.files },
+      `[board] boot (${report.kind}): ${report.files.length ? `runs ${report.files.join(", ")} from flash` : "no code in flash"}`,
+    );
+  });
+  const repl = replPort === undefined ? null : await startRepl(board, replPort, host);
+  if (repl) {
+    repl.repl.on("client", (state: string) => print({ event: "repl", client: state }, `[repl] client ${state}`));
+    print(
+      { event: "repl", url: repl.url },
+      `Espruino REPL on ${repl.url}: upload with  npm run flash -- --port ${repl.url}` + (flags.flash ? `  (flash kept in ${flags.flash})` : ""),
+    );
+  }
 
   let stopping = false;
   const shutdown = async () => {
     if (stopping) return;
     stopping = true;
     print({ event: "stopping" }, "stopping: the device says offline and disconnects");
-    await sim.stop();
+    await board.stop();
+    await repl?.close();
     await broker?.close();
     await pageServer?.close();
     process.exit(0);
@@ -169,7 +209,7 @@ async function main() {
   process.on("SIGINT", shutdown);
   process.on("SIGTERM", shutdown);
 
-  sim.start();
+  board.powerOn(code, flags.bundle ?? "firmware.js");
   if (broker) {
     const url = new URL(broker.url);
     print(

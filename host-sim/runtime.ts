@@ -2,9 +2,11 @@
 // Espruino's API the firmware uses, with the semantics ../shared/ESPRUINO.md records. Where a board and this
 // emulation could differ, it takes the stricter behaviour (see host-sim/README.md).
 import { EventEmitter } from "node:events";
+import { X509Certificate, createPrivateKey } from "node:crypto";
 import * as nodeNet from "node:net";
+import * as nodeTls from "node:tls";
 import { spawnSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import * as vm from "node:vm";
 import { assertEspruinoCompatible } from "../scripts/espruino-compat.mjs";
 
@@ -26,6 +28,15 @@ export interface SimOptions {
   /** Bytes per 'data' event at most. */
   readSize?: number;
   refusal?: RefusalStyle;
+  /** Provide the `tls` module (an ESP32 build; default) or not (the ESP8266's Espruino has none). */
+  tls?: boolean;
+  /**
+   * Check the broker's certificate against the `ca` given to tls.connect, and its name against the host (default).
+   * Espruino 2v29 does not (its mbedtls runs with MBEDTLS_SSL_VERIFY_NONE): `false` behaves like that.
+   */
+  tlsVerify?: boolean;
+  /** The board's flash: gives the firmware `require("Storage")` and `E.setBootCode`. None: no Storage module. */
+  storage?: SimStorage;
 }
 
 export interface PinChange {
@@ -35,9 +46,14 @@ export interface PinChange {
   time: number;
 }
 
-/** Events: 'console' (text), 'pin' (PinChange), 'socket' (SimSocketInfo), 'uncaught' (error text). */
+/**
+ * Events: 'console' (text), 'pin' (PinChange: digital levels), 'pwm' (PinChange: analogWrite duty cycles, 0 to 1),
+ * 'socket' (SimSocket), 'uncaught' (error text).
+ */
 export class EspruinoSim extends EventEmitter {
   readonly pins = new Map<string, number>();
+  /** The last duty cycle analogWrite() set on each pin, 0 to 1. */
+  readonly pwm = new Map<string, number>();
   readonly pinModes = new Map<string, string>();
   /** Byte-level taps on every socket the firmware opens, for tracing and for tests. */
   readonly sockets = new Set<SimSocket>();
@@ -53,6 +69,7 @@ export class EspruinoSim extends EventEmitter {
   private readonly watches = new Map<number, { pin: string; callback: (event: { state: boolean; time: number; lastTime: number }) => void; repeat: boolean; edge: string; lastTime: number }>();
   private wifiModule: ReturnType<EspruinoSim["makeWifi"]> | null = null;
   private dead = false;
+  private contextArray: ArrayConstructor = Array;
 
   constructor(private readonly options: SimOptions) {
     super();
@@ -60,6 +77,7 @@ export class EspruinoSim extends EventEmitter {
     assertEspruinoCompatible(options.code, options.fileName ?? "firmware.js");
     this.context = vm.createContext(this.makeGlobals());
     this.contextError = vm.runInContext("Error", this.context) as ErrorConstructor;
+    this.contextArray = vm.runInContext("Array", this.context) as ArrayConstructor;
     // V8 has built-ins Espruino lacks; remove them so the bundle fails here as it would on a board.
     vm.runInContext(
       "delete globalThis.Map; delete globalThis.Set; delete globalThis.WeakMap; delete globalThis.WeakSet;" +
@@ -68,6 +86,12 @@ export class EspruinoSim extends EventEmitter {
         "delete Math.trunc; delete Array.from; delete Object.freeze; delete Array.prototype.at;" +
         "delete String.prototype.at; delete String.prototype.lastIndexOf; delete Array.prototype.lastIndexOf;" +
         "delete Promise.race; delete Promise.allSettled; delete Promise.prototype.finally;",
+      this.context,
+    );
+    // Espruino's JSON.stringify writes every char from 127 up as \u00XX (strings are bytes there); V8's keeps them.
+    vm.runInContext(
+      "(function(){var s=JSON.stringify;JSON.stringify=function(){var t=s.apply(JSON,arguments);" +
+        "return typeof t=='string'?t.replace(/[\\u007f-\\uffff]/g,function(c){return '\\\\u'+('000'+c.charCodeAt(0).toString(16).toUpperCase()).slice(-4)}):t}})();",
       this.context,
     );
   }
@@ -84,6 +108,49 @@ export class EspruinoSim extends EventEmitter {
     this.fireE("kill");
     await new Promise((resolve) => setTimeout(resolve, graceMs));
     this.powerOff();
+  }
+
+  /**
+   * Runs more code in this board's context, as Espruino's REPL or its boot loader does: checked first like the
+   * bundle (a refusal throws the sandbox's SyntaxError), then run. Returns the completion value and throws whatever
+   * the code throws.
+   */
+  evaluate(code: string, fileName = "REPL"): unknown {
+    if (this.dead) throw this.error("This interpreter has been reset or powered off");
+    try {
+      assertEspruinoCompatible(code, fileName);
+    } catch (error) {
+      const SyntaxErrorOfContext = vm.runInContext("SyntaxError", this.context) as SyntaxErrorConstructor;
+      throw new SyntaxErrorOfContext((error as Error).message);
+    }
+    return vm.runInContext(code, this.context, { filename: fileName });
+  }
+
+  /** Sets a global (`"reset"`) or a property of one (`"E.reboot"`) inside the sandbox: hooks for the board around it. */
+  define(path: string, value: unknown): void {
+    const names = path.split(".");
+    let target = this.context as Record<string, unknown>;
+    for (const name of names.slice(0, -1)) target = target[name] as Record<string, unknown>;
+    target[names[names.length - 1]!] = value;
+  }
+
+  /**
+   * As reset() or load() on a board: E's 'kill' handlers run now, then every timer and watch goes and every socket
+   * is closed (gracefully: what the handlers wrote still leaves), and no more code of this interpreter runs.
+   */
+  halt(): void {
+    if (this.dead) return;
+    this.fireE("kill");
+    this.dead = true;
+    for (const timer of this.timers.values()) clearTimeout(timer);
+    this.timers.clear();
+    this.watches.clear();
+    for (const socket of this.sockets) socket.close();
+  }
+
+  /** Whether this interpreter still runs code (not halted, not powered off). */
+  get running(): boolean {
+    return !this.dead;
   }
 
   /** Power cut: every socket is destroyed at once and no code runs; the broker sees the link drop. */
@@ -139,6 +206,11 @@ export class EspruinoSim extends EventEmitter {
     return this.pins.get(pin);
   }
 
+  /** The duty cycle (0 to 1) of the pin's PWM, undefined where analogWrite() never ran. */
+  pwmValue(pin: string): number | undefined {
+    return this.pwm.get(pin);
+  }
+
   /** Runs firmware code as Espruino's idle loop would: an exception is printed and the program goes on. */
   guard(run: () => void): void {
     if (this.dead) return;
@@ -171,6 +243,7 @@ export class EspruinoSim extends EventEmitter {
     const sim = this;
     const globals: Record<string, unknown> = {
       console: { log: (...values: unknown[]) => this.emit("console", values.map(formatValue).join(" ")) },
+      print: (...values: unknown[]) => this.emit("console", values.map(formatValue).join(" ")),
       getTime: () => this.getTime(),
       getSerial: () => this.options.serial ?? "5ccf7f00-00000001",
       setTimeout: (callback: () => void, ms: number) => this.addTimer(callback, ms, false),
@@ -191,6 +264,14 @@ export class EspruinoSim extends EventEmitter {
         this.pins.set(name, level);
         this.emit("pin", { pin: name, value: level, time: this.getTime() } satisfies PinChange);
       },
+      // PWM: Espruino clamps the duty cycle to 0..1. A change is a 'pwm' event; digital 'pin' events are not affected.
+      analogWrite: (pin: unknown, value: unknown) => {
+        const name = this.pinName(pin);
+        const duty = Math.min(1, Math.max(0, Number(value) || 0));
+        if (this.pwm.get(name) === duty) return;
+        this.pwm.set(name, duty);
+        this.emit("pwm", { pin: name, value: duty, time: this.getTime() } satisfies PinChange);
+      },
       digitalRead: (pin: unknown) => {
         const name = this.pinName(pin);
         return this.inputs.get(name) ?? this.pins.get(name) ?? (this.pinModes.get(name) === "input_pullup" ? 1 : 0);
@@ -208,7 +289,9 @@ export class EspruinoSim extends EventEmitter {
       },
       require: (name: string) => {
         if (name === "net") return this.makeNet();
+        if (name === "tls" && this.options.tls !== false) return this.makeTls();
         if (name === "Wifi" && this.options.wifi) return (this.wifiModule ??= this.makeWifi());
+        if (name === "Storage" && this.options.storage) return this.makeStorage(this.options.storage);
         throw this.error(`Module "${name}" not found`);
       },
       E: {
@@ -217,9 +300,35 @@ export class EspruinoSim extends EventEmitter {
         },
         toString: (bytes: Uint8Array) => Buffer.from(bytes).toString("latin1"),
         toUint8Array: (text: string) => new Uint8Array(Buffer.from(text, "latin1")),
+        // Boot code in flash: .bootcde runs at power-up and on load(); with alwaysRun, .bootrst runs after reset() too.
+        setBootCode: (code: unknown, alwaysRun?: unknown) => {
+          const storage = this.options.storage;
+          if (!storage) throw this.error("E.setBootCode: this board has no flash");
+          storage.erase(".bootcde");
+          storage.erase(".bootrst");
+          if (code) storage.write(alwaysRun ? ".bootrst" : ".bootcde", String(code));
+        },
       },
       process: {
-        env: { VERSION: "2v29", BOARD: "HOSTSIM" },
+        // What the Espruino CLI reads on connect: VERSION (2v29: it writes code to Storage), BOARD, and MODULES (the
+        // built-in modules, which it then does not try to download).
+        env: {
+          VERSION: "2v29",
+          BOARD: "HOSTSIM",
+          SERIAL: this.options.serial ?? "5ccf7f00-00000001",
+          get MODULES() {
+            return ["net", "tls", "Wifi", "Storage"]
+              .filter((name) => {
+                try {
+                  (globals.require as (name: string) => unknown)(name);
+                  return true;
+                } catch {
+                  return false;
+                }
+              })
+              .join(",");
+          },
+        },
         memory: () => ({ free: 0, usage: 0, total: 0, blocksize: 12 }),
       },
       btoa: (text: string) => Buffer.from(text, "latin1").toString("base64"),
@@ -228,6 +337,48 @@ export class EspruinoSim extends EventEmitter {
     for (let i = 0; i < PIN_COUNT; i++) globals["D" + i] = new SimPin("D" + i);
     globals.global = globals;
     return globals;
+  }
+
+  /** Espruino's Storage module over the board's flash: files of bytes (binary strings) that outlive a reset. */
+  private makeStorage(storage: SimStorage) {
+    const sim = this;
+    const attempt = <T>(run: () => T): T => {
+      try {
+        return run();
+      } catch (error) {
+        throw sim.error((error as Error).message);
+      }
+    };
+    const bytes = (data: unknown) => (ArrayBuffer.isView(data) ? Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString("latin1") : String(data));
+    return {
+      read: (name: string, offset?: number, length?: number) => {
+        const data = storage.read(String(name));
+        if (data === undefined) return undefined;
+        const from = offset ?? 0;
+        return data.substring(from, length === undefined ? undefined : from + length);
+      },
+      readJSON: (name: string, noExceptions?: boolean) => {
+        const data = storage.read(String(name));
+        if (data === undefined) return undefined;
+        try {
+          return (vm.runInContext("JSON", this.context) as JSON).parse(data);
+        } catch (error) {
+          if (noExceptions) return undefined;
+          throw error;
+        }
+      },
+      write: (name: string, data: unknown, offset?: number, size?: number) => attempt(() => storage.write(String(name), bytes(data), offset, size)),
+      writeJSON: (name: string, data: unknown) => attempt(() => storage.write(String(name), (vm.runInContext("JSON", this.context) as JSON).stringify(data))),
+      erase: (name: string) => storage.erase(String(name)),
+      eraseAll: () => storage.eraseAll(),
+      list: (pattern?: { test(name: string): boolean }) => {
+        const names = new sim.contextArray<string>();
+        for (const name of storage.list()) if (!pattern || pattern.test(name)) names.push(name);
+        return names;
+      },
+      getFree: () => storage.free(),
+      compact: () => undefined,
+    };
   }
 
   /** Timer ids are small numbers, and reused after a clear, as on Espruino. */
@@ -276,6 +427,29 @@ export class EspruinoSim extends EventEmitter {
     };
   }
 
+  /**
+   * Espruino's `tls`: connect() as net's, plus `ca`, `cert` and `key` as binary strings of DER bytes. One that does
+   * not parse throws an InternalError at once, as mbedtls's parse failure does on Espruino.
+   */
+  private makeTls() {
+    return {
+      connect: (options: { host: string; port: number; ca?: unknown; cert?: unknown; key?: unknown }, onConnect?: () => void) => {
+        if (!this.wifiUp) throw internalError("Unable to create socket");
+        const secure: SimTlsOptions = {
+          ca: options.ca === undefined ? undefined : derCertificate(options.ca, "ca"),
+          cert: options.cert === undefined ? undefined : derCertificate(options.cert, "cert"),
+          key: options.key === undefined ? undefined : derKey(options.key),
+          verify: this.options.tlsVerify !== false,
+        };
+        if (this.options.refusal !== "event") probeSynchronously(options.host, options.port);
+        const socket = new SimSocket(this, options.host, options.port, this.options.readSize ?? DEFAULT_READ_SIZE, onConnect, secure);
+        this.sockets.add(socket);
+        this.emit("socket", socket);
+        return socket.espruinoFace;
+      },
+    };
+  }
+
   private makeWifi() {
     const sim = this;
     const wifi = espruinoEmitter(this, {
@@ -305,6 +479,38 @@ class SimPin {
 /** Espruino's exceptions from native code are not Error instances: { type: "InternalError", message }. */
 function internalError(message: string) {
   return { type: "InternalError", message, toString: () => "InternalError: " + message };
+}
+
+/** What a `tls` socket is opened with: PEM texts for Node, and whether the broker's certificate is checked. */
+interface SimTlsOptions {
+  ca?: string;
+  cert?: string;
+  key?: string;
+  verify: boolean;
+}
+
+/** A certificate given to tls.connect as a binary string of DER bytes, as PEM; an InternalError if it does not parse. */
+function derCertificate(value: unknown, field: "ca" | "cert"): string {
+  try {
+    if (typeof value !== "string") throw new Error("not a string");
+    return new X509Certificate(Buffer.from(value, "latin1")).toString();
+  } catch {
+    throw internalError(`HTTPS init failed! mbedtls_x509_crt_parse of '${field}': not a DER certificate`);
+  }
+}
+
+/** A private key given as a binary string of DER bytes (PKCS#8, PKCS#1 or SEC1), as PEM. */
+function derKey(value: unknown): string {
+  if (typeof value === "string") {
+    for (const type of ["pkcs8", "pkcs1", "sec1"] as const) {
+      try {
+        return createPrivateKey({ key: Buffer.from(value, "latin1"), format: "der", type }).export({ format: "pem", type: "pkcs8" }).toString();
+      } catch {
+        // Try the next form.
+      }
+    }
+  }
+  throw internalError("HTTPS init failed! mbedtls_pk_parse_key: not a DER private key");
 }
 
 /**
@@ -389,11 +595,20 @@ function espruinoEmitter<T extends object>(sim: EspruinoSim, target: T) {
   return Object.assign(target, methods);
 }
 
-/** One socket the firmware opened, with its Espruino face and byte counters for tests and tracing. */
+/**
+ * One socket the firmware opened (`net`, or `tls` when `secure`), with its Espruino face and byte counters for tests
+ * and tracing. On a `tls` socket the counters and 'in'/'out' taps see the plain bytes the firmware reads and writes.
+ */
 export class SimSocket extends EventEmitter {
   readonly espruinoFace;
   bytesIn = 0;
   bytesOut = 0;
+  /** Opened with require("tls"). */
+  readonly secure: boolean;
+  /** The TLS handshake completed (a `tls` socket only). */
+  handshaken = false;
+  /** getTime() when the firmware asked for this connection, in seconds. */
+  readonly dialedAt: number;
   private readonly node: nodeNet.Socket;
   private closed = false;
   private opened = false;
@@ -405,8 +620,11 @@ export class SimSocket extends EventEmitter {
     readonly port: number,
     private readonly readSize: number,
     onConnect?: () => void,
+    tls?: SimTlsOptions,
   ) {
     super();
+    this.secure = tls !== undefined;
+    this.dialedAt = sim.getTime();
     const self = this;
     this.espruinoFace = espruinoEmitter(sim, {
       write(data: unknown) {
@@ -424,7 +642,29 @@ export class SimSocket extends EventEmitter {
         self.node.end();
       },
     });
-    this.node = nodeNet.connect({ host, port });
+    if (tls) {
+      // Espruino's mbedtls speaks TLS 1.2 at most. Writes made before the handshake is done are held until it is.
+      this.node = nodeTls.connect({
+        host,
+        port,
+        ca: tls.ca,
+        cert: tls.cert,
+        key: tls.key,
+        rejectUnauthorized: tls.verify,
+        servername: nodeNet.isIP(host) ? undefined : host,
+        maxVersion: "TLSv1.2",
+      });
+      this.node.on("secureConnect", () => {
+        this.handshaken = true;
+      });
+      // A failed handshake: the interpreter prints an InternalError (raised in its idle loop, outside any firmware
+      // code); the socket then gives 'end' and 'close', and no 'error' event.
+      this.node.on("error", (error: Error) => {
+        if (!this.handshaken && !this.closed) sim.emit("console", `Uncaught InternalError: TLS handshake with ${host}:${port} failed: ${error.message}`);
+      });
+    } else {
+      this.node = nodeNet.connect({ host, port });
+    }
     this.node.setNoDelay(true);
     // Espruino offers both the connect callback and a 'connect' event (firmware should use one of them).
     this.node.on("connect", () => {
@@ -452,6 +692,12 @@ export class SimSocket extends EventEmitter {
     this.markClosed();
   }
 
+  /** Closes the link gracefully, as Espruino closes its sockets on reset(): what was written is still sent. */
+  close() {
+    this.node.end();
+    this.markClosed();
+  }
+
   private markClosed() {
     if (this.closed) return;
     this.closed = true;
@@ -462,6 +708,79 @@ export class SimSocket extends EventEmitter {
     emitLater(this.sim, this.espruinoFace, "end", []);
     emitLater(this.sim, this.espruinoFace, "close", [false]);
     this.emit("closed");
+  }
+}
+
+/**
+ * A board's flash as Espruino's Storage module sees it: named files of bytes (binary strings). It outlives the
+ * interpreters of one board (reset(), load(), a power cycle) and, with a path, the process: it is then kept in that
+ * file (JSON), as a board keeps its flash when unplugged.
+ */
+export class SimStorage {
+  /** Espruino's limit on a Storage file name. */
+  static readonly MAX_NAME = 28;
+  private readonly files = new Map<string, string>();
+
+  constructor(
+    readonly path?: string,
+    /** Bytes of flash for files (Espruino's ESP8266 builds have far less than the ESP32's). */
+    readonly capacity = 1 << 20,
+  ) {
+    if (path && existsSync(path)) {
+      const saved = JSON.parse(readFileSync(path, "utf8")) as Record<string, unknown>;
+      for (const [name, data] of Object.entries(saved)) if (typeof data === "string") this.files.set(name, data);
+    }
+  }
+
+  read(name: string): string | undefined {
+    return this.files.get(name);
+  }
+
+  list(): string[] {
+    return [...this.files.keys()];
+  }
+
+  free(): number {
+    let used = 0;
+    for (const data of this.files.values()) used += data.length;
+    return this.capacity - used;
+  }
+
+  /**
+   * Espruino's `write(name, data, offset, size)`: without an offset the file becomes `data`; with a size a file of
+   * that many bytes is made (unwritten bytes read 0xFF, as erased flash) and `data` written at `offset`, which is how
+   * the Espruino CLI writes code in chunks; with an offset alone `data` goes into the file made that way.
+   */
+  write(name: string, data: string, offset?: number, size?: number): boolean {
+    if (!name || name.length > SimStorage.MAX_NAME) throw new Error(`Storage: a file name has 1 to ${SimStorage.MAX_NAME} characters, not ${JSON.stringify(name)}`);
+    let file: string;
+    if (offset === undefined) {
+      file = data;
+    } else {
+      const at = Number(offset);
+      const base = size !== undefined ? "\xff".repeat(Number(size)) : this.files.get(name);
+      if (base === undefined) throw new Error(`Storage: ${name} does not exist: give its size on the first write`);
+      if (!(at >= 0) || at + data.length > base.length) throw new Error(`Storage: too much data for ${name} (${base.length} bytes)`);
+      file = base.substring(0, at) + data + base.substring(at + data.length);
+    }
+    const grows = file.length - (this.files.get(name)?.length ?? 0);
+    if (grows > this.free()) throw new Error(`Storage: not enough free space for ${name}`);
+    this.files.set(name, file);
+    this.persist();
+    return true;
+  }
+
+  erase(name: string): void {
+    if (this.files.delete(name)) this.persist();
+  }
+
+  eraseAll(): void {
+    this.files.clear();
+    this.persist();
+  }
+
+  private persist() {
+    if (this.path) writeFileSync(this.path, JSON.stringify(Object.fromEntries(this.files)));
   }
 }
 

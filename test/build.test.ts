@@ -49,6 +49,15 @@ describe("settings", () => {
       ledActiveLow: false,
       maxPacketSize: 1024,
       reconnectMaxSeconds: 60,
+      mqttTls: undefined,
+      mqttCa: undefined,
+      mqttCert: undefined,
+      mqttKey: undefined,
+      jsonCommands: false,
+      ledBrightness: false,
+      errorTopic: undefined,
+      haPrefix: undefined,
+      haConfig: undefined,
     });
   });
 
@@ -77,7 +86,8 @@ describe("settings", () => {
   });
 
   test("broker URLs: unsupported schemes and bad ports are refused", () => {
-    assert.match(configProblems({ file: null, env: { MQTT_URL: "mqtts://host" } }), /scheme mqtts:\/\/ is not supported/);
+    assert.match(configProblems({ file: null, env: { MQTT_URL: "ws://host" } }), /scheme ws:\/\/ is not supported by this firmware yet; use mqtt:\/\/ or mqtts:\/\//);
+    assert.match(configProblems({ file: null, env: { MQTT_URL: "mqtts://host" } }), /mqttCaFile .*required with an mqtts:\/\/ broker URL/);
     assert.match(configProblems({ file: null, env: { MQTT_URL: "mqtt://host:0" } }), /the port is not 1 to 65535/);
     assert.match(configProblems({ file: null, env: { MQTT_URL: "not a url" } }), /mqttUrl .* not a URL/);
   });
@@ -107,6 +117,13 @@ describe("settings", () => {
     assert.match(configProblems({ file: null, env: { BUTTON_PIN: "D2" } }), /buttonPin .*the same pin as ledPin/);
   });
 
+  test("LED options: brightness on an input-only pin, and JSON commands that brightness implies", () => {
+    assert.match(configProblems({ file: null, env: { LED_BRIGHTNESS: "true", LED_PIN: "D35" } }), /ledBrightness .*D35 is input-only on the ESP32/);
+    assert.equal(loadConfig({ file: null, env: { LED_BRIGHTNESS: "1" } }).jsonCommands, true);
+    assert.equal(loadConfig({ file: null, env: { JSON_COMMANDS: "true" } }).ledBrightness, false);
+    assert.match(configProblems({ file: null, env: { ERROR_TOPIC: "led/#" } }), /errorTopic \(env ERROR_TOPIC.*without the wildcards/);
+  });
+
   test("a WiFi password without an SSID is refused", () => {
     assert.match(configProblems({ file: null, env: { WIFI_PASSWORD: "pw" } }), /set, but wifiSsid is not/);
   });
@@ -127,6 +144,11 @@ describe("the bundle", () => {
     assert.doesNotMatch(plain, /username:"/);
     assert.match(withAuth, /username:"user"/);
     assert.doesNotMatch(plain, /CONFIG/);
+    // Neither TLS, JSON commands, brightness, an error topic nor discovery leaves a trace in a build without them.
+    assert.doesNotMatch(plain, /tls|atob|analogWrite|brightness|"state"|transition|homeassistant|\/json/);
+    const withErrors = (await buildFirmware({ outfile: null, configFile: null, env: { ERROR_TOPIC: "led/error" } })).code;
+    assert.match(withErrors, /"led\/error"/);
+    assert.ok(withErrors.length - plain.length < 80, `an error topic costs ${withErrors.length - plain.length} bytes`);
   });
 
   async function buildEntry(source: string) {

@@ -1,7 +1,21 @@
 // The LED app: which payloads are commands, and what the app does with them (LED, retained state, availability).
-import { test, describe } from "node:test";
+import { after, before, test, describe } from "node:test";
 import assert from "node:assert/strict";
-import { Command, createLedApp, parseCommand, type LedApp } from "../firmware/app/led.ts";
+import { Command, createLedApp, NO_STATE, parseCommand, parseJsonCommand, type LedApp } from "../firmware/app/led.ts";
+
+// led.ts's build-time feature switches (esbuild `define` in a build): off, as in the default build; the JSON and
+// brightness tests turn them on for their own duration. The app reads them at each call.
+const switches = globalThis as unknown as { LED_JSON: boolean; LED_BRIGHTNESS: boolean };
+Object.assign(switches, { LED_JSON: false, LED_BRIGHTNESS: false });
+
+/** A suite whose tests run with these switches on. */
+function withSwitches(on: Partial<typeof switches>, define: () => void) {
+  describe(`with ${Object.keys(on).filter((key) => on[key as keyof typeof switches]).join(" and ") || "no switches"}`, () => {
+    before(() => Object.assign(switches, on));
+    after(() => Object.assign(switches, { LED_JSON: false, LED_BRIGHTNESS: false }));
+    define();
+  });
+}
 
 describe("parseCommand", () => {
   const accepted: Array<[payload: string, command: Command]> = [
@@ -23,6 +37,12 @@ describe("parseCommand", () => {
     [" 1\n", Command.On],
     ["0", Command.Off],
     ["\t0 ", Command.Off],
+    ["true", Command.On],
+    ["TRUE", Command.On],
+    [" True\n", Command.On],
+    ["false", Command.Off],
+    ["FALSE", Command.Off],
+    ["fAlSe", Command.Off],
   ];
   for (const [payload, command] of accepted) {
     test(`accepts ${JSON.stringify(payload)}`, () => {
@@ -46,9 +66,11 @@ describe("parseCommand", () => {
     ["\x00on", "a NUL byte before the command"],
     ["on\x00", "a NUL byte after the command"],
     ["\xff\xfe", "binary bytes"],
-    ["true", "true/false are not accepted yet"],
-    ["false", "true/false are not accepted yet"],
-    ['{"state":"on"}', "JSON is not accepted yet"],
+    ["X", "the placeholder of the word list"],
+    ["x", "the placeholder, lowercased"],
+    ["tru", "a prefix of true"],
+    ["yes", "another word for on"],
+    ['{"state":"on"}', "JSON, which is parseJsonCommand's"],
   ];
   for (const [payload, why] of refused) {
     test(`refuses ${JSON.stringify(payload.length > 20 ? payload.slice(0, 20) + "..." : payload)} (${why})`, () => {
@@ -159,7 +181,7 @@ describe("createLedApp", () => {
     );
   });
 
-  for (const payload of ["blink", "", "true", "\x00\xff", "x".repeat(500)]) {
+  for (const payload of ["blink", "", '{"state":"on"}', "\x00\xff", "x".repeat(500)]) {
     test(`refuses ${JSON.stringify(payload.slice(0, 10))}: one log line, no LED change, no publish`, () => {
       const r = createRecordedApp();
       r.app.message("led", "on");
@@ -199,5 +221,190 @@ describe("createLedApp", () => {
       ["home/desk/availability", "online", true],
       ["home/desk/state", "on", true],
     ]);
+  });
+});
+
+describe("parseJsonCommand", () => {
+  withSwitches({ LED_JSON: true, LED_BRIGHTNESS: true }, () => {
+    const accepted: Array<[payload: string, state: number, brightness: number]> = [
+      ['{"state":"on"}', Command.On, -1],
+      ['{"state":"OFF"}', Command.Off, -1],
+      ['{"state":"Toggle"}', Command.Toggle, -1],
+      ['{"state":"1"}', Command.On, -1],
+      [' {\n  "state" : "on" \t}\r\n', Command.On, -1],
+      ['{"brightness":128}', NO_STATE, 128],
+      ['{"brightness":0}', NO_STATE, 0],
+      ['{"brightness":255}', NO_STATE, 255],
+      ['{"state":"ON","brightness":128}', Command.On, 128],
+      ['{"brightness":7,"state":"off"}', Command.Off, 7],
+      ['{"state":"ON","transition":2.5}', Command.On, -1],
+      ['{"state":"ON","brightness":200,"transition":0}', Command.On, 200],
+      ['{"state":"on","state":"off"}', Command.Off, -1],
+    ];
+    for (const [payload, state, brightness] of accepted) {
+      test(`accepts ${payload.trim()}`, () => {
+        assert.deepEqual(parseJsonCommand(payload), [state, brightness]);
+      });
+    }
+
+    const refused: Array<[payload: string, why: string]> = [
+      ["", "empty"],
+      ["{}", "no state, no brightness"],
+      ["[1,]", "an array with a trailing comma (Espruino's JSON.parse takes it)"],
+      ['{"a":1}x', "trailing garbage (Espruino's JSON.parse takes it)"],
+      ['{"state":"on"}x', "trailing garbage after a good command"],
+      ['{"state":"on"}{}', "two objects"],
+      ['{"state":"on",}', "a trailing comma"],
+      ['{"state":"on"', "no closing brace"],
+      ['{state:"on"}', "an unquoted key"],
+      ["{'state':'on'}", "single quotes"],
+      ['{"state":on}', "an unquoted value"],
+      ['{"state":"blink"}', "an unknown state"],
+      ['{"state":" on"}', "white space inside the string"],
+      ['{"state":"o\\u006e"}', "an escape inside the string"],
+      ['{"state":1}', "a number for state"],
+      ['{"state":true}', "a boolean for state"],
+      ['{"state":null}', "null"],
+      ['{"state":{"on":1}}', "a nested object"],
+      ['{"State":"on"}', "keys are case-sensitive"],
+      ['{"color":"red"}', "an unknown key"],
+      ['{"state":"on","flash":"short"}', "an unknown key next to a good one"],
+      ['{"brightness":256}', "brightness over 255"],
+      ['{"brightness":-1}', "a negative brightness"],
+      ['{"brightness":12.5}', "a fractional brightness"],
+      ['{"brightness":"128"}', "brightness as a string"],
+      ['{"brightness":0128}', "a leading zero"],
+      ['{"brightness":1e2}', "an exponent"],
+      ['{"transition":2}', "a transition alone"],
+      ['{"state":"on","transition":"slow"}', "a transition that is no number"],
+      ['{"state":"on","transition":1.}', "a number ending in a point"],
+      ['{"state":"on" "brightness":1}', "a missing comma"],
+      ['{"state"::"on"}', "two colons"],
+      ["\xff\xfe{}", "binary bytes"],
+      ['{"state":"on"}' + " ".repeat(80), "too long, even if only white space"],
+    ];
+    for (const [payload, why] of refused) {
+      test(`refuses ${JSON.stringify(payload.length > 40 ? payload.slice(0, 40) + "..." : payload)} (${why})`, () => {
+        assert.equal(parseJsonCommand(payload), null);
+      });
+    }
+  });
+
+  withSwitches({ LED_JSON: true, LED_BRIGHTNESS: false }, () => {
+    test("without brightness configured, a brightness is refused", () => {
+      assert.equal(parseJsonCommand('{"brightness":128}'), null);
+      assert.equal(parseJsonCommand('{"state":"on","brightness":128}'), null);
+      assert.deepEqual(parseJsonCommand('{"state":"on"}'), [Command.On, -1]);
+    });
+  });
+});
+
+interface Dimmed extends Recorded {
+  /** Every setLed() call with its level. */
+  levels: Array<[on: boolean, level: number | undefined]>;
+}
+
+function createDimmedApp(): Dimmed {
+  const levels: Dimmed["levels"] = [];
+  const led: boolean[] = [];
+  const published: Recorded["published"] = [];
+  const log: string[] = [];
+  const app = createLedApp({
+    baseTopic: "led",
+    setLed: (on, level) => {
+      led.push(on);
+      levels.push([on, level]);
+    },
+    publish: (topic, payload, retain) => published.push([topic, payload, retain]),
+    log: (message) => log.push(message),
+  });
+  return { app, led, published, log, levels };
+}
+
+describe("createLedApp with JSON commands", () => {
+  withSwitches({ LED_JSON: true, LED_BRIGHTNESS: false }, () => {
+    test('{"state":"on"} and {"state":"toggle"} switch the LED and report on/off', () => {
+      const r = createRecordedApp();
+      r.app.message("led", '{"state":"on"}');
+      r.app.message("led", '{"state":"TOGGLE"}');
+      assert.deepEqual(r.led, [false, true, false]);
+      assert.deepEqual(r.published, [
+        ["led/state", "on", true],
+        ["led/state", "off", true],
+      ]);
+    });
+
+    for (const payload of ['{"state":"on"}x', "[1,]", '{"brightness":9}', "x".repeat(100)]) {
+      test(`refuses ${JSON.stringify(payload.slice(0, 16))}, naming JSON among what is expected`, () => {
+        const r = createRecordedApp();
+        r.app.message("led", payload);
+        assert.deepEqual(r.led, [false]);
+        assert.deepEqual(r.published, []);
+        assert.equal(r.log.length, 1);
+        assert.match(r.log[0]!, /^refused payload on led: .* \(expected on\/off\/toggle\/1\/0\/true\/false or JSON \{"state":"on"\}\)$/);
+      });
+    }
+  });
+});
+
+describe("createLedApp with brightness", () => {
+  withSwitches({ LED_JSON: true, LED_BRIGHTNESS: true }, () => {
+    test("brightness dims the LED, switches it on, and is reported as JSON on <base>/state/json besides on/off", () => {
+      const r = createDimmedApp();
+      r.app.message("led", '{"brightness":128}');
+      assert.deepEqual(r.levels.at(-1), [true, 128]);
+      assert.deepEqual(r.published, [
+        ["led/state", "on", true],
+        ["led/state/json", '{"state":"ON","brightness":128}', true],
+      ]);
+    });
+
+    test("off keeps the brightness, and on (plain or JSON) brings it back", () => {
+      const r = createDimmedApp();
+      r.app.message("led", '{"state":"on","brightness":40}');
+      r.app.message("led", "off");
+      r.app.message("led", "on");
+      r.app.message("led", '{"state":"OFF"}');
+      r.app.message("led", '{"state":"ON"}');
+      assert.deepEqual(r.levels.slice(1), [
+        [true, 40],
+        [false, 40],
+        [true, 40],
+        [false, 40],
+        [true, 40],
+      ]);
+      assert.equal(r.published.at(-1)![1], '{"state":"ON","brightness":40}');
+    });
+
+    test('brightness 0 is off, whatever the state says; {"state":"off","brightness":N} sets N for later', () => {
+      const r = createDimmedApp();
+      r.app.message("led", '{"state":"on","brightness":0}');
+      assert.deepEqual(r.levels.at(-1), [false, 255]);
+      r.app.message("led", '{"state":"off","brightness":90}');
+      assert.deepEqual(r.levels.at(-1), [false, 90]);
+      r.app.message("led", "toggle");
+      assert.deepEqual(r.levels.at(-1), [true, 90]);
+    });
+
+    test("connected() reports both states; a new app starts at full brightness", () => {
+      createDimmedApp().app.message("led", '{"brightness":3}');
+      const r = createDimmedApp();
+      r.app.connected();
+      assert.deepEqual(r.published, [
+        ["led/availability", "online", true],
+        ["led/state", "off", true],
+        ["led/state/json", '{"state":"OFF","brightness":255}', true],
+      ]);
+    });
+
+    for (const payload of ['{"brightness":256}', '{"brightness":-5}', '{"brightness":1.5}', '{"brightness":"9"}']) {
+      test(`refuses ${payload}: no LED change, nothing published`, () => {
+        const r = createDimmedApp();
+        r.app.message("led", payload);
+        assert.deepEqual(r.levels, [[false, undefined]]);
+        assert.deepEqual(r.published, []);
+        assert.match(r.log[0]!, /or JSON \{"state":"on","brightness":0-255\}\)$/);
+      });
+    }
   });
 });

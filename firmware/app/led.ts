@@ -1,5 +1,15 @@
-// The LED on the base topic: obeys on/off/toggle (and 1/0), reports its state retained on <base>/state and the
-// device's availability on <base>/availability. Anything else on the topic is refused and reported, never acted on.
+// The LED on the base topic: obeys on/off/toggle (and 1/0, true/false), where configured JSON commands and a
+// brightness; reports its state retained on <base>/state (with brightness also as JSON on <base>/state/json) and
+// the device's availability on <base>/availability. Anything else on the topic is refused and reported, never
+// acted on.
+
+// Feature switches, defined by the build from the config (esbuild `define`), so that a build without JSON commands
+// or brightness carries none of their code. Whoever runs this module outside a build defines them as globals (the
+// unit tests do, and may change them between tests: they are read at each call).
+/** JSON commands are accepted ({"state":"on"}). */
+declare const LED_JSON: boolean;
+/** The LED is dimmed by PWM: {"brightness":0-255}, and the state as JSON on <base>/state/json. */
+declare const LED_BRIGHTNESS: boolean;
 
 export const enum Command {
   Invalid = -1,
@@ -8,23 +18,97 @@ export const enum Command {
   Toggle = 2,
 }
 
-/** The longest payload worth reading as a command: longer ones are refused without copying them. */
+/** A JSON command without "state" (brightness only). */
+export const NO_STATE = -2;
+
+/** The longest payload worth reading as a plain command: longer ones are refused without copying them. */
 const LONGEST_COMMAND = 8;
+/** The longest JSON command read: {"state":"toggle","brightness":255,"transition":10.5} has 53 chars. */
+const LONGEST_JSON = 80;
 
 /** Case-insensitive, surrounding white space ignored. */
 export function parseCommand(payload: string): Command {
   if (payload.length > LONGEST_COMMAND) return Command.Invalid;
-  const word = payload.trim().toLowerCase();
-  if (word == "on" || word == "1") return Command.On;
-  if (word == "off" || word == "0") return Command.Off;
-  if (word == "toggle") return Command.Toggle;
-  return Command.Invalid;
+  // The index modulo 3 is the command (off, on, toggle), and -1 % 3 is -1 (Invalid) for a word not found. "X" is
+  // never a lowercased word: it only keeps the count.
+  return "off on toggle 0 1 X false true".split(" ").indexOf(payload.trim().toLowerCase()) % 3;
+}
+
+function isDigit(char: string): boolean {
+  return char >= "0" && char <= "9";
+}
+
+/**
+ * Reads a JSON command: one flat object with "state" (a plain command: on, off, toggle... any case), "brightness"
+ * (a whole number 0-255, only where LED_BRIGHTNESS) and "transition" (a number, which Home Assistant may send: the
+ * LED switches at once), holding "state" or "brightness". Returns [state or NO_STATE, brightness or -1], or null
+ * for anything else. Scanned here, not by JSON.parse: Espruino's accepts some bad input ('[1,]', '{"a":1}x').
+ */
+export function parseJsonCommand(text: string): number[] | null {
+  if (text.length > LONGEST_JSON) return null;
+  let at = 0;
+  function char(index: number): string {
+    return text.charAt(index);
+  }
+  /** The next token: { } : , a string of letters, digits and _ (with its quotes), or a number; "" for anything else. */
+  function token(): string {
+    while (/\s/.test(char(at))) at++;
+    const start = at;
+    const first = char(at);
+    if (first == '"') {
+      at++;
+      while (/\w/.test(char(at))) at++;
+      if (char(at++) != '"') return "";
+    } else if (isDigit(first)) {
+      while (isDigit(char(at))) at++;
+      if (char(at) == ".") {
+        if (!isDigit(char(++at))) return "";
+        while (isDigit(char(at))) at++;
+      }
+      // JSON numbers have no leading zeros.
+      if (first == "0" && isDigit(char(start + 1))) return "";
+    } else if (first && "{}:,".indexOf(first) >= 0) {
+      at++;
+    }
+    return text.substring(start, at);
+  }
+  let state = NO_STATE;
+  let brightness = -1;
+  if (token() != "{") return null;
+  let next = token();
+  while (next != "}") {
+    const key = next;
+    if (token() != ":") return null;
+    const value = token();
+    const isNumber = isDigit(value.charAt(0));
+    if (key == '"state"' && value.charAt(0) == '"') {
+      state = parseCommand(value.slice(1, -1));
+      if (state == Command.Invalid) return null;
+    } else if (LED_BRIGHTNESS && key == '"brightness"' && isNumber && value.indexOf(".") < 0 && +value <= 255) {
+      brightness = +value;
+    } else if (key != '"transition"' || !isNumber) {
+      return null;
+    }
+    next = token();
+    if (next == ",") {
+      next = token();
+      if (next == "}") return null;
+    } else if (next != "}") {
+      return null;
+    }
+  }
+  // Nothing but white space after the object.
+  if (token() || at < text.length) return null;
+  if (state == NO_STATE && brightness < 0) return null;
+  return [state, brightness];
 }
 
 export interface LedAppOptions {
   baseTopic: string;
-  setLed(on: boolean): void;
+  /** Drives the LED; `level` (1-255, where LED_BRIGHTNESS) is the brightness it has when on. */
+  setLed(on: boolean, level?: number): void;
   publish(topic: string, payload: string, retain: boolean): void;
+  /** Reports a refused payload (main.ts also publishes it on the error topic, where one is configured). */
   log(message: string): void;
 }
 
@@ -39,19 +123,28 @@ export interface LedApp {
   toggle(): void;
 }
 
+/**
+ * The brightness when on, 1-255, kept while off so that "on" brings back the last one. Module state (a device has
+ * one LED app), so that a build without brightness does not carry it.
+ */
+let level = 255;
+
 export function createLedApp(options: LedAppOptions): LedApp {
   const stateTopic = options.baseTopic + "/state";
   const availabilityTopic = options.baseTopic + "/availability";
   let isOn = false;
+  if (LED_BRIGHTNESS) level = 255;
   options.setLed(false);
 
   function reportState() {
     options.publish(stateTopic, isOn ? "on" : "off", true);
+    if (LED_BRIGHTNESS) options.publish(stateTopic + "/json", '{"state":"' + (isOn ? "ON" : "OFF") + '","brightness":' + level + "}", true);
   }
 
-  function apply(command: Command) {
+  function apply(command: number) {
     isOn = command == Command.Toggle ? !isOn : command == Command.On;
-    options.setLed(isOn);
+    if (LED_BRIGHTNESS) options.setLed(isOn, level);
+    else options.setLed(isOn);
     reportState();
   }
 
@@ -64,11 +157,25 @@ export function createLedApp(options: LedAppOptions): LedApp {
     message: function (topic: string, payload: string) {
       if (topic != options.baseTopic) return;
       const command = parseCommand(payload);
-      if (command == Command.Invalid) {
-        options.log("refused payload on " + topic + ": " + JSON.stringify(payload.substr(0, 16)) + (payload.length > 16 ? "..." : "") + " (expected on, off, toggle, 1 or 0)");
-        return;
+      if (command != Command.Invalid) return apply(command);
+      if (LED_JSON) {
+        const json = parseJsonCommand(payload);
+        if (json) {
+          let state = json[0] as number;
+          const brightness = json[1] as number;
+          // Brightness 0 is off, whatever the state says; any other brightness also switches on, unless told otherwise.
+          if (LED_BRIGHTNESS && brightness == 0) state = Command.Off;
+          else if (LED_BRIGHTNESS && brightness > 0) {
+            level = brightness;
+            if (state == NO_STATE) state = Command.On;
+          }
+          return apply(state);
+        }
       }
-      apply(command);
+      options.log(
+        "refused payload on " + topic + ": " + JSON.stringify(payload.substr(0, 16)) + (payload.length > 16 ? "..." : "") +
+          " (expected on/off/toggle/1/0/true/false" + (LED_JSON ? ' or JSON {"state":"on"' + (LED_BRIGHTNESS ? ',"brightness":0-255}' : "}") : "") + ")",
+      );
     },
     toggle: function () {
       apply(Command.Toggle);

@@ -6,3 +6,11 @@ export function createLedOutput(pin: PinLike, activeLow: boolean): (on: boolean)
     digitalWrite(pin, on != activeLow ? 1 : 0);
   };
 }
+
+/** A dimmable LED: PWM (analogWrite) with a duty cycle of level/255 when on, inverted when active-low. */
+export function createPwmOutput(pin: PinLike, activeLow: boolean): (on: boolean, level?: number) => void {
+  return function (on: boolean, level?: number) {
+    const duty = on ? (level as number) / 255 : 0;
+    analogWrite(pin, activeLow ? 1 - duty : duty);
+  };
+}
