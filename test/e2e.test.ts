@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildFirmware } from "../esbuild.config.mjs";
 import { startAedesBroker, startMosquitto, TestBroker } from "./support/brokers.ts";
-import { Phone, readRetained } from "./support/phone.ts";
+import { Phone, settledRetained } from "./support/phone.ts";
 import { SimProcess } from "./support/sim-process.ts";
 
 const workDir = mkdtempSync(join(tmpdir(), "e2e-"));
@@ -61,7 +61,7 @@ for (const startBroker of [startMosquitto, startAedesBroker]) {
       await command("toggle", 1, "on");
       await command("TOGGLE", 0, "off");
       await command("1", 1, "on");
-      assert.equal(await readRetained(broker.url, "led/state"), "on");
+      assert.equal(await settledRetained(broker.url, "led/state", "on"), "on");
     });
 
     test("a bad payload is refused and reported, and the LED and state do not change", async () => {
@@ -79,7 +79,7 @@ for (const startBroker of [startMosquitto, startAedesBroker]) {
       const fromSeen = phone.seen.length;
       await sim.kill();
       await phone.waitFor("led/availability", "offline", fromSeen);
-      assert.equal(await readRetained(broker.url, "led/availability"), "offline");
+      assert.equal(await settledRetained(broker.url, "led/availability", "offline"), "offline");
     });
   });
 }

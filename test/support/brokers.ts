@@ -63,7 +63,10 @@ export async function startMosquitto(extraConfig: string[] = [], place: Mosquitt
   const port = place.port ?? (await freePort());
   const dir = place.dir ?? mkdtempSync(join(tmpdir(), "mosquitto-"));
   const configFile = join(dir, "mosquitto.conf");
-  writeFileSync(configFile, [`listener ${port} 127.0.0.1`, "allow_anonymous true", "persistence false", "log_dest stderr", "log_type error", "log_type warning", ...extraConfig].join("\n") + "\n");
+  writeFileSync(configFile, [`listener ${port} 127.0.0.1`, "allow_anonymous true", "persistence false", "log_dest stderr", "log_type error", "log_type warning",
+    // Nagle's algorithm on this machine's loopback was seen holding Mosquitto's packets behind a delayed ACK for
+    // seconds; a test waiting on them would stall. Later lines (extraConfig) may still set what they need.
+    "set_tcp_nodelay true", ...extraConfig].join("\n") + "\n");
   const child = spawn(MOSQUITTO, ["-c", configFile], { stdio: ["ignore", "ignore", "pipe"] });
   let stderr = "";
   child.stderr?.on("data", (chunk: Buffer) => (stderr += chunk.toString()));

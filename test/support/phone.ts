@@ -57,3 +57,16 @@ export async function readRetained(url: string, topic: string, ms = 3000): Promi
     await phone.end();
   }
 }
+
+/**
+ * What fresh subscribers read retained on `topic`, asked again until it is `expected` or `ms` have passed: a broker
+ * may store a retained message a moment after it forwards it (aedes does), so one look could see the one before.
+ */
+export async function settledRetained(url: string, topic: string, expected: string, ms = 5000): Promise<string | undefined> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const seen = await readRetained(url, topic, 1000);
+    if (seen === expected || Date.now() > deadline) return seen;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
