@@ -9,6 +9,7 @@ import { startAedes, startPageServer, RunningBroker } from "./broker.ts";
 import { BootReport, RestartKind, SimBoard, startRepl } from "./repl.ts";
 import { EspruinoSim, PinChange, SimSocket, SimStorage } from "./runtime.ts";
 import { watchMqtt } from "./trace.ts";
+import { Fleet, fleetClientId } from "./fleet.ts";
 
 const USAGE = `usage: npm run sim -- [options]
   --broker URL       use this broker (mqtt://host:port) instead of starting an embedded one
@@ -22,6 +23,7 @@ const USAGE = `usage: npm run sim -- [options]
   --no-wifi          simulate a board without the Wifi module (like Espruino's Linux build)
   --repl PORT        offer Espruino's REPL on tcp://HOST:PORT, for the Espruino CLI
                      (npm run flash -- --port tcp://127.0.0.1:PORT); 0: a free port
+  --devices N        run N simulated boards (a fleet), each with its own client id from its serial number
   --blank            no bundle: the board boots from its flash, empty unless --flash holds code
   --flash FILE       keep the board's flash (Storage, where uploads go) in FILE, so that code uploaded
                      through --repl runs again when the sim is started again (default: in memory)
@@ -44,6 +46,7 @@ function parse() {
         "no-wifi": { type: "boolean" },
         repl: { type: "string" },
         blank: { type: "boolean" },
+        devices: { type: "string" },
         flash: { type: "string" },
         json: { type: "boolean" },
         trace: { type: "boolean" },
@@ -114,6 +117,14 @@ async function main() {
     console.error(`--blank and --bundle: choose one\n${USAGE}`);
     process.exit(2);
   }
+  const devices = flags.devices === undefined ? undefined : Number(flags.devices);
+  if (devices !== undefined) {
+    const clash = flags["client-id"] ? "--client-id" : flags.blank ? "--blank" : flags.repl !== undefined ? "--repl" : flags.flash ? "--flash" : null;
+    if (!(Number.isInteger(devices) && devices >= 1 && devices <= 10000) || clash) {
+      console.error(`${clash ? `--devices with ${clash}: each board of a fleet takes its own client id and runs the bundle` : `--devices ${flags.devices}: a whole number from 1 to 10000`}\n${USAGE}`);
+      process.exit(2);
+    }
+  }
   const broker = flags.broker === undefined ? await startEmbeddedBroker(flags.port, flags["http-port"], host) : null;
   const brokerUrl = flags.broker ?? broker!.url;
   if (broker) {
@@ -142,6 +153,10 @@ async function main() {
     });
     code = built.code;
     baseTopic = built.config.baseTopic;
+    if (devices !== undefined && built.config.clientId !== undefined) {
+      console.error("--devices: config.json or CLIENT_ID sets one client id, which every board of the fleet would share; unset it");
+      process.exit(2);
+    }
   }
   if (code !== undefined) print({ event: "bundle", bytes: code.length }, `firmware bundle: ${code.length} bytes`);
   // What the page cannot guess goes into its address, and from there into its settings: a base topic other than
@@ -161,6 +176,11 @@ async function main() {
           ? "\n  (loopback only: to open it on a phone on the same network, add --host 0.0.0.0)"
           : ""),
   );
+
+  if (devices !== undefined && code !== undefined) return runFleet(code, devices, flags, print, async () => {
+    await broker?.close();
+    await pageServer?.close();
+  });
 
   // The board: one interpreter (EspruinoSim) per power-up, reset() or load(), all over the same flash.
   const board = new SimBoard({ wifi: flags["no-wifi"] !== true, storage: new SimStorage(flags.flash) });
@@ -218,6 +238,48 @@ async function main() {
         `  mosquitto_sub -h ${url.hostname} -p ${url.port} -t '${baseTopic}/#' -v\nCtrl-C stops.`,
     );
   }
+}
+
+/** `--devices N`: N boards running the same bundle, each printed with its index. */
+async function runFleet(
+  code: string,
+  count: number,
+  flags: { "no-wifi"?: boolean; trace?: boolean; bundle?: string },
+  print: (event: Record<string, unknown>, human: string) => void,
+  closeServers: () => Promise<void>,
+) {
+  const fleet = new Fleet({
+    code,
+    count,
+    fileName: flags.bundle ?? "firmware.js",
+    wifi: flags["no-wifi"] !== true,
+    onConsole: (board, text) => print({ event: "console", board, text }, `[board ${board}] ${text}`),
+    onPin: (board, change) => print({ event: "pin", board, pin: change.pin, value: change.value }, `[board ${board}] [pin] ${change.pin} = ${change.value}`),
+    onUncaught: (board, text) => print({ event: "uncaught", board, text }, `[board ${board}] uncaught: ${text}`),
+  });
+  fleet.boards.forEach((sim, board) =>
+    sim.on("socket", (socket: SimSocket) =>
+      watchMqtt(socket, {
+        connection: (state) => print({ event: "mqtt", board, state }, `[board ${board}] [mqtt] ${state}`),
+        packet: flags.trace
+          ? (direction, text) => print({ event: "packet", board, direction, text }, `[board ${board}] [mqtt ${direction === "out" ? ">" : "<"}] ${text}`)
+          : undefined,
+      }),
+    ),
+  );
+  let stopping = false;
+  const shutdown = async () => {
+    if (stopping) return;
+    stopping = true;
+    print({ event: "stopping" }, "stopping: every board says offline and disconnects");
+    await fleet.stop();
+    await closeServers();
+    process.exit(0);
+  };
+  process.on("SIGINT", shutdown);
+  process.on("SIGTERM", shutdown);
+  await fleet.start();
+  print({ event: "fleet", devices: count, clientIds: [fleetClientId(0), fleetClientId(count - 1)] }, `${count} simulated boards started (client ids ${fleetClientId(0)} ... ${fleetClientId(count - 1)})`);
 }
 
 main().catch((error) => {

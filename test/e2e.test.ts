@@ -1,6 +1,7 @@
 // End to end: the built bundle runs on a simulated board (host-sim, its own process) against a real broker, and
 // MQTT.js plays the phone. Run on Mosquitto and on aedes.
 import { after, before, describe, test } from "node:test";
+import { spawnSync } from "node:child_process";
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -31,7 +32,8 @@ for (const startBroker of [startMosquitto, startAedesBroker]) {
       const bundle = await buildFor(broker, `e2e${broker.name}`);
       // The bundle has this broker baked in; --broker keeps the sim from starting an embedded one it would not use.
       sim = new SimProcess(["--bundle", bundle, "--broker", broker.url, "--http-port", "0"]);
-      await sim.waitFor((e) => e.event === "mqtt" && e.state === "connected", "MQTT connection");
+      // A generous limit: the sim process compiles its TypeScript at start, slow on a loaded machine.
+      await sim.waitFor((e) => e.event === "mqtt" && e.state === "connected", "MQTT connection", 0, 30_000);
       phone = await Phone.connect(broker.url, ["led/#"]);
     });
 
@@ -83,3 +85,27 @@ for (const startBroker of [startMosquitto, startAedesBroker]) {
     });
   });
 }
+
+test("npm run sim -- --devices 3: a fleet of boards, each with its own client id, all obeying one command", async () => {
+  const broker = await startAedesBroker();
+  const fleet = new SimProcess(["--devices", "3", "--broker", broker.url, "--http-port", "0"]);
+  try {
+    for (const board of [0, 1, 2]) await fleet.waitFor((e) => e.event === "mqtt" && e.board === board && e.state === "connected", `board ${board} connected`, 0, 30_000);
+    const started = await fleet.waitFor((e) => e.event === "fleet", "the fleet event");
+    assert.deepEqual(started.clientIds, ["led5ccf7f0000000001", "led5ccf7f0000000003"]);
+    const phone = await Phone.connect(broker.url, []);
+    const from = fleet.events.length;
+    await phone.publish("led", "on");
+    for (const board of [0, 1, 2]) await fleet.waitFor((e) => e.event === "pin" && e.board === board && e.value === 1, `board ${board} on`, from);
+    await phone.end();
+  } finally {
+    await fleet.kill();
+    await broker.stop();
+  }
+});
+
+test("--devices refuses a shared client id", () => {
+  const result = spawnSync(process.execPath, ["--import", "tsx", "host-sim/cli.ts", "--devices", "2", "--client-id", "same", "--broker", "mqtt://127.0.0.1:1"], { encoding: "utf8" });
+  assert.equal(result.status, 2);
+  assert.match(result.stderr, /--devices with --client-id/);
+});
