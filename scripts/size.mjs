@@ -7,7 +7,8 @@ import { buildFirmware } from "../esbuild.config.mjs";
 
 /** Every profile: the settings it is built with (keys of scripts/firmware-config.mjs) and its entry. */
 export const PROFILES = {
-  // Every feature a user can configure.
+  // Every feature a user can configure but TLS (whose bytes are mostly the CA certificate the user brings: see
+  // README, MQTT over TLS).
   "full firmware": {
     overrides: {
       wifiSsid: "my-network",
@@ -18,6 +19,10 @@ export const PROFILES = {
       stateQos: 1,
       offlineQueue: 10,
       buttonPin: "D0",
+      ledBrightness: true,
+      jsonCommands: true,
+      errorTopic: "led/error",
+      homeAssistant: true,
     },
   },
   // The defaults: QoS 0, no queue, no credentials, no button.
