@@ -72,10 +72,10 @@ function codecBench() {
   const subscribePacket = { cmd: "subscribe" as const, messageId: 1, subscriptions: [{ topic: "led", qos: 0 as const }] };
   rows.push(["SUBSCRIBE", rate(() => toBytes(encodeSubscribe(1, ["led"], [0]))), rate(() => mqttPacket.generate(subscribePacket)), NaN, NaN]);
   console.log("\n1. Codec (packets per second in this process; ratio = ours / mqtt-packet)");
-  console.log("packet         encode: ours   mqtt-packet  ratio   decode: ours   mqtt-packet  ratio");
+  console.log("packet            encode: ours   mqtt-packet  ratio   decode: ours   mqtt-packet  ratio");
   for (const [name, encodeOurs, encodeTheirs, decodeOurs, decodeTheirs] of rows) {
     const decode = Number.isNaN(decodeOurs) ? "  (a client never decodes it)" : `${formatRate(decodeOurs)} ${formatRate(decodeTheirs)}  ${(decodeOurs / decodeTheirs).toFixed(2)}`;
-    console.log(`${name.padEnd(12)} ${formatRate(encodeOurs)} ${formatRate(encodeTheirs)}  ${(encodeOurs / encodeTheirs).toFixed(2)}  ${decode}`);
+    console.log(`${name.padEnd(15)} ${formatRate(encodeOurs)} ${formatRate(encodeTheirs)}  ${(encodeOurs / encodeTheirs).toFixed(2)}  ${decode}`);
   }
 }
 
