@@ -248,6 +248,11 @@ export function loadConfig(options = {}) {
     problems.push(`${describe("clientId")}: ${JSON.stringify(values.clientId)} is not 1 to 23 letters and digits (MQTT 3.1.1's safe client id); set allowLongClientId to use it anyway`);
   }
   if (values.buttonPin !== undefined && values.buttonPin === values.ledPin) problems.push(`${describe("buttonPin")}: the same pin as ledPin`);
+  if (values.errorTopic !== undefined && values.baseTopic !== undefined) {
+    const own = [values.baseTopic, `${values.baseTopic}/state`, `${values.baseTopic}/availability`, `${values.baseTopic}/state/json`];
+    // On the command topic itself, each refusal would come back as a command to refuse: a loop.
+    if (own.includes(values.errorTopic)) problems.push(`${describe("errorTopic")}: ${JSON.stringify(values.errorTopic)} is one of the device's own topics (${own.join(", ")})`);
+  }
   const broker = values.mqttUrl;
   if (broker) {
     // Never a silent downgrade: TLS files with a plain URL are a mistake to report, not to ignore.

@@ -124,6 +124,12 @@ describe("settings", () => {
     assert.match(configProblems({ file: null, env: { ERROR_TOPIC: "led/#" } }), /errorTopic \(env ERROR_TOPIC.*without the wildcards/);
   });
 
+  test("the error topic cannot be one of the device's own topics (on the command topic it would loop)", () => {
+    assert.match(configProblems({ file: null, env: { ERROR_TOPIC: "led" } }), /errorTopic .*"led" is one of the device's own topics/);
+    assert.match(configProblems({ file: null, env: { ERROR_TOPIC: "desk/state", BASE_TOPIC: "desk" } }), /errorTopic/);
+    assert.equal(loadConfig({ file: null, env: { ERROR_TOPIC: "led/error" } }).errorTopic, "led/error");
+  });
+
   test("a WiFi password without an SSID is refused", () => {
     assert.match(configProblems({ file: null, env: { WIFI_PASSWORD: "pw" } }), /set, but wifiSsid is not/);
   });
