@@ -28,6 +28,9 @@ function start() {
     publish: function (topic: string, payload: string, retain: boolean) {
       if (client) client.publish(topic, payload, retain, CONFIG.stateQos);
     },
+    defer: function (report: () => void) {
+      setTimeout(report, 0);
+    },
     // A refused command: on the console, and on the error topic where one is configured.
     log:
       CONFIG.errorTopic !== undefined

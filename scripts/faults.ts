@@ -61,6 +61,8 @@ export interface Rig {
   uncaught: string[];
   /** Packet ids of the device's QoS 1 publishes not yet acknowledged (read off its sockets). */
   unacked: Set<number>;
+  /** State reports the device has sent on led/state (first sends, not DUP re-sends), read off its sockets. */
+  reports: { count: number };
   /** Fires on every console line, pin change, socket and message: waits re-check on it. */
   changed: EventEmitter;
   restartBroker(): Promise<void>;
@@ -145,13 +147,18 @@ export async function startRig(options: RigOptions): Promise<Rig> {
   sim.on("pin", change);
   // The device's QoS 1 publishes not yet acknowledged, read off its sockets' bytes: a trial starts with none.
   const unacked = new Set<number>();
+  const reports = { count: 0 };
   sim.on("socket", (socket: SimSocket) => {
     change();
     let out: Buffer = Buffer.alloc(0);
     let into: Buffer = Buffer.alloc(0);
     socket.on("out", (bytes: Buffer) => {
       out = eachPacket(Buffer.concat([out, bytes]), (packet) => {
-        if (packet[0]! >> 4 === 3 && (packet[0]! & 6) === 2) unacked.add(packet.readUInt16BE(headerSize(packet) + 2 + packet.readUInt16BE(headerSize(packet))));
+        if (packet[0]! >> 4 !== 3) return;
+        const at = headerSize(packet);
+        const topicLength = packet.readUInt16BE(at);
+        if ((packet[0]! & 6) === 2) unacked.add(packet.readUInt16BE(at + 2 + topicLength));
+        if (!(packet[0]! & 8) && packet.toString("latin1", at + 2, at + 2 + topicLength) === "led/state") reports.count++;
       });
     });
     socket.on("in", (bytes: Buffer) => {
@@ -178,6 +185,7 @@ export async function startRig(options: RigOptions): Promise<Rig> {
     stream,
     uncaught,
     unacked,
+    reports,
     changed,
     async restartBroker() {
       broker = await startMosquitto(config, { port: broker.port, dir });
@@ -277,6 +285,9 @@ export async function trial(rig: Rig, fault: Fault): Promise<TrialResult> {
       rig.sim.press("D0");
       await until(rig, "the LED following the button", () => rig.sim.pinValue("D2") === level);
       expected.push(level ? "on" : "off");
+      // Presses a person makes are far apart: let the device report this one before the next (it reports once per
+      // burst of commands that arrive together, after a 0 ms timer).
+      await new Promise((resolvePromise) => setTimeout(resolvePromise, 20));
     }
     const healed = performance.now();
     await fault.heal(rig);
@@ -471,9 +482,14 @@ export interface Resources {
 export interface SoakResult {
   commands: number;
   applied: number;
+  /** State reports the device sent, and those the phone received (a burst of commands costs one report). */
+  reports: number;
   states: number;
+  /** The last state the phone received, and the LED's own state at the end. */
+  lastState: string;
+  ledState: string;
   commandsPerSecond: number;
-  burst: { sent: number; applied: number; refused: number; states: number };
+  burst: { sent: number; applied: number; refused: number; reports: number; states: number };
   cycles: number;
   cyclePresses: number;
   cycleStatesLost: number;
@@ -541,8 +557,10 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     const heapBefore = await heapAfterGc();
     const before = resources(rig.sim);
 
-    // Closed loop: at most `window` toggles without their state report.
+    // Closed loop: at most `window` toggles not yet applied (the LED's pin changes: the device reports the state once
+    // per burst of commands it reads together, so reports cannot pace the loop).
     const base = states;
+    const reportsBase = rig.reports.count;
     const appliedBase = applied;
     const started = performance.now();
     let sent = 0;
@@ -550,40 +568,49 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       const stall = setInterval(() => reject(new Error(`soak stalled at ${sent} sent, ${states - base} states, ${applied - appliedBase} applied, ${rig.unacked.size} unacked (${[...rig.unacked].join(",")}); console:\n${rig.lines.slice(-10).join("\n")}`)), 20_000);
       let lastProgress = 0;
       const topUp = () => {
-        while (sent < options.commands && sent - (states - base) < window) {
+        while (sent < options.commands && sent - (applied - appliedBase) < window) {
           rig.phone.publish("led", "toggle");
           sent++;
         }
-        if (states - base >= options.commands) {
+        if (applied - appliedBase >= options.commands) {
           clearInterval(stall);
-          rig.phone.off("message", onMessage);
+          rig.sim.off("pin", onPin);
           resolvePromise();
-        } else if (states - base - lastProgress >= 10_000) {
-          lastProgress = states - base;
+        } else if (applied - appliedBase - lastProgress >= 10_000) {
+          lastProgress = applied - appliedBase;
           stall.refresh();
-          log(`  ${lastProgress} commands answered`);
+          log(`  ${lastProgress} commands applied`);
         }
       };
-      const onMessage = () => topUp();
-      rig.phone.on("message", onMessage);
+      // After the counting listener above has seen the change.
+      const onPin = () => setImmediate(topUp);
+      rig.sim.on("pin", onPin);
       topUp();
     });
     const seconds = (performance.now() - started) / 1000;
     const soakApplied = applied - appliedBase;
+    // Every report the device sent must arrive, the last one (sent just after the last command) saying what the LED
+    // shows: wait for the broker's acknowledgements and the phone's copies.
+    const lastReported = () => rig.stream.filter((m) => m.topic === "led/state").at(-1)?.payload ?? "";
+    const ledNow = () => (rig.sim.pinValue("D2") === 1 ? "on" : "off");
+    await until(rig, "the soak's state reports", () => rig.unacked.size === 0 && states - base >= rig.reports.count - reportsBase && lastReported() === ledNow(), 30_000).catch(() => {});
+    const soakReports = rig.reports.count - reportsBase;
     const soakStates = states - base;
+    const lastState = lastReported();
+    const ledState = ledNow();
     log(`  ${options.commands} commands in ${seconds.toFixed(1)} s`);
 
     // Open loop: a burst the board cannot answer as fast as it comes; refused publishes are logged and counted.
-    const burst = { sent: options.burst ?? 0, applied: 0, refused: 0, states: 0 };
+    const burst = { sent: options.burst ?? 0, applied: 0, refused: 0, reports: 0, states: 0 };
     if (burst.sent) {
       await until(rig, "no publish in flight", () => rig.unacked.size === 0);
-      const [s0, a0, r0] = [states, applied, refused];
+      const [s0, a0, r0, p0] = [states, applied, refused, rig.reports.count];
       for (let i = 0; i < burst.sent; i++) rig.phone.publish("led", "toggle");
       await until(rig, "the burst applied", () => applied - a0 === burst.sent, 30_000);
-      await until(rig, "the burst's states", () => states - s0 >= applied - a0 - (refused - r0) && rig.unacked.size === 0, 30_000).catch((error: Error) => {
-        throw new Error(`burst: ${states - s0} states, ${applied - a0} applied, ${refused - r0} refused, unacked ${[...rig.unacked].join(",")}: ${error.message.split("\n")[0]}`);
+      await until(rig, "the burst's states", () => states - s0 >= rig.reports.count - p0 && rig.unacked.size === 0, 30_000).catch((error: Error) => {
+        throw new Error(`burst: ${states - s0} states of ${rig.reports.count - p0} reports, ${applied - a0} applied, ${refused - r0} refused, unacked ${[...rig.unacked].join(",")}: ${error.message.split("\n")[0]}`);
       });
-      Object.assign(burst, { applied: applied - a0, refused: refused - r0, states: states - s0 });
+      Object.assign(burst, { applied: applied - a0, refused: refused - r0, reports: rig.reports.count - p0, states: states - s0 });
     }
 
     // Connect/drop cycles, a button press while the link is down each time.
@@ -614,7 +641,10 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     return {
       commands: options.commands,
       applied: soakApplied,
+      reports: soakReports,
       states: soakStates,
+      lastState,
+      ledState,
       commandsPerSecond: options.commands / seconds,
       burst,
       cycles: options.cycles,
@@ -635,8 +665,8 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
 export function formatSoak(r: SoakResult): string {
   const res = (x: Resources) => `timers ${x.timers}, sockets ${x.sockets}, listeners ${x.listeners}, process handles ${x.handles}`;
   return [
-    `soak: ${r.commands} toggles to led through Mosquitto: ${r.applied} applied, ${r.states} QoS 1 state reports received (${r.commands - r.states} lost), ${Math.round(r.commandsPerSecond)} commands/s`,
-    r.burst.sent ? `burst: ${r.burst.sent} toggles at once: ${r.burst.applied} applied, ${r.burst.refused} state reports refused by the full queue (logged, counted), ${r.burst.states} received = applied - refused: ${r.burst.states === r.burst.applied - r.burst.refused ? "yes" : "NO"}` : "",
+    `soak: ${r.commands} toggles to led through Mosquitto: ${r.applied} applied, ${r.reports} QoS 1 state reports sent (one per burst read together), ${r.states} received (${r.reports - r.states} lost), last state ${r.lastState} with the LED ${r.ledState}, ${Math.round(r.commandsPerSecond)} commands/s`,
+    r.burst.sent ? `burst: ${r.burst.sent} toggles at once: ${r.burst.applied} applied, ${r.burst.reports} state reports sent, ${r.burst.states} received, ${r.burst.refused} refused by the full queue (logged, counted)` : "",
     `cycles: ${r.cycles} link resets, a press in each: ${r.cyclePresses - r.cycleStatesLost}/${r.cyclePresses} states delivered, reconnect (max) ${(r.reconnectMaxMs / 1000).toFixed(2)} s`,
     `board before: ${res(r.before)}`,
     `board after:  ${res(r.after)}`,

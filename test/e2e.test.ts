@@ -88,17 +88,21 @@ for (const startBroker of [startMosquitto, startAedesBroker]) {
 
 test("npm run sim -- --devices 3: a fleet of boards, each with its own client id, all obeying one command", async () => {
   const broker = await startAedesBroker();
+  // Subscribed first: each board says online after its SUBSCRIBE, so three onlines mean three subscriptions.
+  const phone = await Phone.connect(broker.url, ["led/availability"]);
   const fleet = new SimProcess(["--devices", "3", "--broker", broker.url, "--http-port", "0"]);
   try {
     for (const board of [0, 1, 2]) await fleet.waitFor((e) => e.event === "mqtt" && e.board === board && e.state === "connected", `board ${board} connected`, 0, 30_000);
     const started = await fleet.waitFor((e) => e.event === "fleet", "the fleet event");
     assert.deepEqual(started.clientIds, ["led5ccf7f0000000001", "led5ccf7f0000000003"]);
-    const phone = await Phone.connect(broker.url, []);
+    const deadline = Date.now() + 10_000;
+    while (phone.seen.filter((m) => m.payload === "online").length < 3 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.equal(phone.seen.filter((m) => m.payload === "online").length, 3, "every board online");
     const from = fleet.events.length;
     await phone.publish("led", "on");
     for (const board of [0, 1, 2]) await fleet.waitFor((e) => e.event === "pin" && e.board === board && e.value === 1, `board ${board} on`, from);
-    await phone.end();
   } finally {
+    await phone.end();
     await fleet.kill();
     await broker.stop();
   }

@@ -95,12 +95,37 @@ function createRecordedApp(baseTopic = "led"): Recorded {
     baseTopic,
     setLed: (on) => led.push(on),
     publish: (topic, payload, retain) => published.push([topic, payload, retain]),
+    // Reports at once, as if each command came alone; the coalescing of a burst is tested below with a real queue.
+    defer: (report) => report(),
     log: (message) => log.push(message),
   });
   return { app, led, published, log };
 }
 
 describe("createLedApp", () => {
+  test("a burst of commands costs one state report, with the final state, after the LED followed each one", () => {
+    const led: boolean[] = [];
+    const published: string[] = [];
+    const deferred: Array<() => void> = [];
+    const app = createLedApp({
+      baseTopic: "led",
+      setLed: (on) => led.push(on),
+      publish: (topic, payload) => published.push(`${topic}=${payload}`),
+      defer: (report) => deferred.push(report),
+      log: () => undefined,
+    });
+    app.connected();
+    for (const command of ["on", "off", "toggle", "toggle", "1"]) app.message("led", command);
+    assert.deepEqual(led, [false, true, false, true, false, true], "every command applied, in order");
+    assert.deepEqual(published, ["led/availability=online"], "no report while the burst is being read");
+    assert.equal(deferred.length, 1, "one report pending for the whole burst");
+    deferred.shift()!();
+    assert.deepEqual(published, ["led/availability=online", "led/state=on"]);
+    app.message("led", "off");
+    deferred.shift()!();
+    assert.deepEqual(published.slice(2), ["led/state=off"], "the next command gets its own report");
+  });
+
   test("sets the LED off at creation and publishes nothing yet", () => {
     const r = createRecordedApp();
     assert.deepEqual(r.led, [false]);
@@ -316,6 +341,7 @@ function createDimmedApp(): Dimmed {
       levels.push([on, level]);
     },
     publish: (topic, payload, retain) => published.push([topic, payload, retain]),
+    defer: (report) => report(),
     log: (message) => log.push(message),
   });
   return { app, led, published, log, levels };
