@@ -25,8 +25,8 @@ export const PROFILES = {
       homeAssistant: true,
     },
   },
-  // The defaults: QoS 0, no queue, no credentials, no button.
-  "minimal firmware": { overrides: {} },
+  // The least a user can configure: QoS 0, no queue, no credentials, no button, no JSON commands (on by default).
+  "minimal firmware": { overrides: { jsonCommands: false } },
   // The session and codec alone, every feature on, as a library module.
   "client library": { overrides: { commandQos: 2, offlineQueue: 1 }, entry: "scripts/size-entries/client-library.ts" },
 };

@@ -53,7 +53,7 @@ describe("settings", () => {
       mqttCa: undefined,
       mqttCert: undefined,
       mqttKey: undefined,
-      jsonCommands: false,
+      jsonCommands: true,
       ledBrightness: false,
       errorTopic: undefined,
       haPrefix: undefined,
@@ -145,14 +145,16 @@ describe("the bundle", () => {
   });
 
   test("settings that are not configured cost no bytes", async () => {
-    const plain = (await buildFirmware({ outfile: null, configFile: null, env: {} })).code;
+    const plain = (await buildFirmware({ outfile: null, configFile: null, env: { JSON_COMMANDS: "false" } })).code;
+    const defaults = (await buildFirmware({ outfile: null, configFile: null, env: {} })).code;
+    assert.match(defaults, /"state"/, "JSON commands are on by default");
     const withAuth = (await buildFirmware({ outfile: null, configFile: null, env: { MQTT_URL: "mqtt://user:pw@127.0.0.1" } })).code;
     assert.doesNotMatch(plain, /username:"/);
     assert.match(withAuth, /username:"user"/);
     assert.doesNotMatch(plain, /CONFIG/);
     // Neither TLS, JSON commands, brightness, an error topic nor discovery leaves a trace in a build without them.
     assert.doesNotMatch(plain, /tls|atob|analogWrite|brightness|"state"|transition|homeassistant|\/json/);
-    const withErrors = (await buildFirmware({ outfile: null, configFile: null, env: { ERROR_TOPIC: "led/error" } })).code;
+    const withErrors = (await buildFirmware({ outfile: null, configFile: null, env: { ERROR_TOPIC: "led/error", JSON_COMMANDS: "false" } })).code;
     assert.match(withErrors, /"led\/error"/);
     assert.ok(withErrors.length - plain.length < 80, `an error topic costs ${withErrors.length - plain.length} bytes`);
   });

@@ -95,9 +95,9 @@ describe("with JSON commands and an error topic", () => {
   });
 });
 
-describe("without an error topic or JSON commands (the default)", () => {
+describe("without an error topic and with JSON commands turned off", () => {
   test("a refusal goes to the console only, and JSON is refused like any other word", async () => {
-    const { board, phone } = await start({ clientId: "payload2", baseTopic: "plain" });
+    const { board, phone } = await start({ clientId: "payload2", baseTopic: "plain", jsonCommands: false });
     const fromSeen = phone.seen.length;
     await phone.publish("plain", '{"state":"on"}');
     await command(phone, "plain", "on", "on");
