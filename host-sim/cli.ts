@@ -215,19 +215,12 @@ async function main() {
     );
   }
 
-  let stopping = false;
-  const shutdown = async () => {
-    if (stopping) return;
-    stopping = true;
-    print({ event: "stopping" }, "stopping: the device says offline and disconnects");
+  stopOnSignals(print, "stopping: the device says offline and disconnects", async () => {
     await board.stop();
     await repl?.close();
     await broker?.close();
     await pageServer?.close();
-    process.exit(0);
-  };
-  process.on("SIGINT", shutdown);
-  process.on("SIGTERM", shutdown);
+  });
 
   board.powerOn(code, flags.bundle ?? "firmware.js");
   if (broker) {
@@ -238,6 +231,20 @@ async function main() {
         `  mosquitto_sub -h ${url.hostname} -p ${url.port} -t '${baseTopic}/#' -v\nCtrl-C stops.`,
     );
   }
+}
+
+/** Ctrl-C (SIGINT) or SIGTERM: says so, runs `stop` once (the boards' 'kill' handlers, then the servers), exits. */
+function stopOnSignals(print: (event: Record<string, unknown>, human: string) => void, message: string, stop: () => Promise<void>) {
+  let stopping = false;
+  const shutdown = async () => {
+    if (stopping) return;
+    stopping = true;
+    print({ event: "stopping" }, message);
+    await stop();
+    process.exit(0);
+  };
+  process.on("SIGINT", shutdown);
+  process.on("SIGTERM", shutdown);
 }
 
 /** `--devices N`: N boards running the same bundle, each printed with its index. */
@@ -267,17 +274,10 @@ async function runFleet(
       }),
     ),
   );
-  let stopping = false;
-  const shutdown = async () => {
-    if (stopping) return;
-    stopping = true;
-    print({ event: "stopping" }, "stopping: every board says offline and disconnects");
+  stopOnSignals(print, "stopping: every board says offline and disconnects", async () => {
     await fleet.stop();
     await closeServers();
-    process.exit(0);
-  };
-  process.on("SIGINT", shutdown);
-  process.on("SIGTERM", shutdown);
+  });
   await fleet.start();
   print({ event: "fleet", devices: count, clientIds: [fleetClientId(0), fleetClientId(count - 1)] }, `${count} simulated boards started (client ids ${fleetClientId(0)} ... ${fleetClientId(count - 1)})`);
 }

@@ -10,7 +10,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startMosquitto } from "./support/brokers.ts";
 import { startAedes } from "../host-sim/broker.ts";
-import { bootBoard, type Board, until, Watcher } from "./support/board.ts";
+import { bootBoard, type Board, until } from "./support/board.ts";
+import { Phone } from "./support/phone.ts";
 
 const DEVICE_PASSWORD = "dev-Secr3t-pw";
 const PHONE_PASSWORD = "phone-pw";
@@ -19,7 +20,7 @@ const dir = mkdtempSync(join(tmpdir(), "auth-test-"));
 chmodSync(dir, 0o755); // Mosquitto, started as root, reads these files as the user mosquitto.
 let broker: Awaited<ReturnType<typeof startMosquitto>>;
 const boards: Board[] = [];
-const watchers: Watcher[] = [];
+const watchers: Phone[] = [];
 
 before(async () => {
   const passwords = join(dir, "passwd");
@@ -53,7 +54,7 @@ describe("Mosquitto with a password file and an ACL", () => {
   test("the right user name and password: the device connects, obeys the phone and reports its state", async () => {
     const board = await boot({ mqttUsername: "device", mqttPassword: DEVICE_PASSWORD, clientId: "authgood" });
     await board.line("MQTT connected");
-    const phone = await Watcher.connect(broker.url, ["led/#"], { username: "phone", password: PHONE_PASSWORD });
+    const phone = await Phone.connect(broker.url, ["led/#"], { username: "phone", password: PHONE_PASSWORD });
     watchers.push(phone);
     assert.equal((await phone.waitFor("led/availability", "online")).retain, true);
     const from = phone.seen.length;
@@ -89,7 +90,7 @@ describe("Mosquitto with a password file and an ACL", () => {
   test("the ACL holds: a device whose base topic it does not cover gets no commands, and its reports go nowhere", async () => {
     const board = await boot({ mqttUsername: "device", mqttPassword: DEVICE_PASSWORD, clientId: "authacl", baseTopic: "kitchen" });
     await board.line("MQTT connected");
-    const phone = await Watcher.connect(broker.url, ["kitchen/#", "kitchen"], { username: "phone", password: PHONE_PASSWORD });
+    const phone = await Phone.connect(broker.url, ["kitchen/#", "kitchen"], { username: "phone", password: PHONE_PASSWORD });
     watchers.push(phone);
     await phone.publish("kitchen", "on");
     // The phone's own command coming back shows the broker has handled it; the device, which may not read it, got nothing.

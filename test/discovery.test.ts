@@ -5,12 +5,13 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { startAedesBroker, type TestBroker } from "./support/brokers.ts";
-import { bootBoard, type Board, until, Watcher } from "./support/board.ts";
+import { bootBoard, type Board, until } from "./support/board.ts";
+import { Phone } from "./support/phone.ts";
 import { checkLightConfig, JSON_STATE_KEYS } from "./support/ha-mqtt-light.ts";
 
 let broker: TestBroker;
 const boards: Board[] = [];
-const watchers: Watcher[] = [];
+const watchers: Phone[] = [];
 
 before(async () => {
   broker = await startAedesBroker();
@@ -24,7 +25,7 @@ after(async () => {
 
 /** What a client that subscribes now reads retained on `topic`. */
 async function retained(topic: string): Promise<string> {
-  const reader = await Watcher.connect(broker.url, [topic]);
+  const reader = await Phone.connect(broker.url, [topic]);
   try {
     return (await until(`a retained ${topic}`, () => reader.seen.find((m) => m.topic === topic && m.retain))).payload;
   } finally {
@@ -33,9 +34,9 @@ async function retained(topic: string): Promise<string> {
 }
 
 /** Home Assistant watching the discovery prefix and everything under the base topic, then the board booting. */
-async function start(overrides: Record<string, unknown>): Promise<{ board: Board; ha: Watcher }> {
+async function start(overrides: Record<string, unknown>): Promise<{ board: Board; ha: Phone }> {
   const base = String(overrides.baseTopic ?? "led");
-  const ha = await Watcher.connect(broker.url, [`${overrides.homeAssistantPrefix ?? "homeassistant"}/#`, `${base}/#`]);
+  const ha = await Phone.connect(broker.url, [`${overrides.homeAssistantPrefix ?? "homeassistant"}/#`, `${base}/#`]);
   watchers.push(ha);
   const board = await bootBoard({ mqttUrl: broker.url, keepalive: 10, ...overrides });
   boards.push(board);
@@ -45,7 +46,7 @@ async function start(overrides: Record<string, unknown>): Promise<{ board: Board
 
 describe("Home Assistant discovery (default schema: on/off)", () => {
   let board: Board;
-  let ha: Watcher;
+  let ha: Phone;
   let config: Record<string, unknown>;
 
   before(async () => {
@@ -96,7 +97,7 @@ describe("Home Assistant discovery (default schema: on/off)", () => {
 
 describe("Home Assistant discovery with brightness (JSON schema)", () => {
   let board: Board;
-  let ha: Watcher;
+  let ha: Phone;
   let config: Record<string, unknown>;
 
   before(async () => {

@@ -4,11 +4,12 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { startAedesBroker, type TestBroker } from "./support/brokers.ts";
-import { bootBoard, type Board, until, Watcher } from "./support/board.ts";
+import { bootBoard, type Board, until } from "./support/board.ts";
+import { Phone } from "./support/phone.ts";
 
 let broker: TestBroker;
 const boards: Board[] = [];
-const watchers: Watcher[] = [];
+const watchers: Phone[] = [];
 
 before(async () => {
   broker = await startAedesBroker();
@@ -20,9 +21,9 @@ after(async () => {
   await broker?.stop();
 });
 
-async function start(overrides: Record<string, unknown>): Promise<{ board: Board; phone: Watcher }> {
+async function start(overrides: Record<string, unknown>): Promise<{ board: Board; phone: Phone }> {
   const base = String(overrides.baseTopic ?? "led");
-  const phone = await Watcher.connect(broker.url, [`${base}/#`, base]);
+  const phone = await Phone.connect(broker.url, [`${base}/#`, base]);
   watchers.push(phone);
   const board = await bootBoard({ mqttUrl: broker.url, keepalive: 10, ...overrides });
   boards.push(board);
@@ -32,7 +33,7 @@ async function start(overrides: Record<string, unknown>): Promise<{ board: Board
 }
 
 /** Sends `payload` and waits for the state it must cause. */
-async function command(phone: Watcher, base: string, payload: string, state: "on" | "off"): Promise<void> {
+async function command(phone: Phone, base: string, payload: string, state: "on" | "off"): Promise<void> {
   const from = phone.seen.length;
   await phone.publish(base, payload);
   await phone.waitFor(`${base}/state`, state, from);
@@ -54,7 +55,7 @@ const REFUSED: Array<[payload: string | Buffer, why: string]> = [
 
 describe("with JSON commands and an error topic", () => {
   let board: Board;
-  let phone: Watcher;
+  let phone: Phone;
 
   before(async () => {
     ({ board, phone } = await start({ clientId: "payload1", baseTopic: "desk", jsonCommands: true, errorTopic: "desk/error" }));
@@ -109,7 +110,7 @@ describe("without an error topic and with JSON commands turned off", () => {
 
 describe("with brightness", () => {
   let board: Board;
-  let phone: Watcher;
+  let phone: Phone;
 
   before(async () => {
     ({ board, phone } = await start({ clientId: "dim1", baseTopic: "dim", ledBrightness: true, ledPin: "D4", errorTopic: "dim/error" }));

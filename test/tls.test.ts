@@ -12,7 +12,8 @@ import { join } from "node:path";
 import { buildFirmware } from "../esbuild.config.mjs";
 import { ConfigError, loadConfig } from "../scripts/firmware-config.mjs";
 import { freePort, startMosquitto } from "./support/brokers.ts";
-import { bootBoard, type Board, until, Watcher } from "./support/board.ts";
+import { bootBoard, type Board, until } from "./support/board.ts";
+import { Phone } from "./support/phone.ts";
 import { makeCa, makeCert, tlsListener, type Pem } from "./support/certs.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "tls-test-"));
@@ -26,7 +27,7 @@ let broker: Awaited<ReturnType<typeof startMosquitto>>;
 /** A second listener on the same broker that asks for a client certificate signed by `ca`. */
 let mutualPort: number;
 const boards: Board[] = [];
-const watchers: Watcher[] = [];
+const watchers: Phone[] = [];
 
 before(async () => {
   ca = makeCa(dir, "test-ca");
@@ -50,8 +51,8 @@ async function boot(overrides: Record<string, unknown>, options = {}): Promise<B
   return board;
 }
 
-async function phone(port = broker.port): Promise<Watcher> {
-  const watcher = await Watcher.connect(`mqtts://127.0.0.1:${port}`, ["led/#"], { ca: readFileSync(ca.cert), cert: readFileSync(client.cert), key: readFileSync(client.key) });
+async function phone(port = broker.port): Promise<Phone> {
+  const watcher = await Phone.connect(`mqtts://127.0.0.1:${port}`, ["led/#"], { ca: readFileSync(ca.cert), cert: readFileSync(client.cert), key: readFileSync(client.key) });
   watchers.push(watcher);
   return watcher;
 }

@@ -1,6 +1,5 @@
-// A built bundle on a simulated board in this process (host-sim's EspruinoSim), with everything it does recorded,
-// and an MQTT.js client with options (credentials, a CA) that records what it sees. Both are ended by their owner.
-import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
+// A built bundle on a simulated board in this process (host-sim's EspruinoSim), with everything it does recorded.
+// Its owner ends it.
 import { buildFirmware } from "../../esbuild.config.mjs";
 import { EspruinoSim, type PinChange, type SimOptions, type SimSocket } from "../../host-sim/runtime.ts";
 
@@ -59,46 +58,3 @@ export async function bootBoard(overrides: Record<string, unknown>, options: Par
   return board;
 }
 
-export interface Message {
-  topic: string;
-  payload: string;
-  retain: boolean;
-}
-
-/** An MQTT.js client (the phone, or Home Assistant) that records every message it receives. */
-export class Watcher {
-  readonly seen: Message[] = [];
-  private constructor(readonly client: MqttClient) {
-    client.on("message", (topic, payload, packet) => this.seen.push({ topic, payload: payload.toString("utf8"), retain: packet.retain }));
-  }
-
-  static async connect(url: string, subscribe: string[], options: IClientOptions = {}): Promise<Watcher> {
-    const client = await mqtt.connectAsync(url, {
-      clientId: `watch${Math.random().toString(16).slice(2, 10)}`,
-      reconnectPeriod: 0,
-      connectTimeout: 5000,
-      ...options,
-    });
-    const watcher = new Watcher(client);
-    if (subscribe.length) await client.subscribeAsync(subscribe);
-    return watcher;
-  }
-
-  async publish(topic: string, payload: string | Buffer, retain = false): Promise<void> {
-    await this.client.publishAsync(topic, payload, { retain });
-  }
-
-  /** The first message on `topic` (with `payload`, if given) seen at index `from` or later. */
-  async waitFor(topic: string, payload?: string, from = 0, ms = 10_000): Promise<Message> {
-    return until(
-      `${topic}${payload === undefined ? "" : "=" + payload}`,
-      () => this.seen.slice(from).find((m) => m.topic === topic && (payload === undefined || m.payload === payload)),
-      ms,
-      () => `; seen: ${JSON.stringify(this.seen)}`,
-    );
-  }
-
-  async end(): Promise<void> {
-    await this.client.endAsync(true);
-  }
-}

@@ -1,5 +1,6 @@
-// The phone side: an MQTT.js client that records every message it sees.
-import mqtt, { MqttClient } from "mqtt";
+// The phone side (or Home Assistant's): an MQTT.js client that records every message it sees.
+import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
+import { until } from "./board.ts";
 
 export interface Seen {
   topic: string;
@@ -7,34 +8,37 @@ export interface Seen {
   retain: boolean;
 }
 
+/** An MQTT.js client (the phone, or Home Assistant) that records every message it receives; options for credentials or a CA. */
 export class Phone {
   readonly seen: Seen[] = [];
   private constructor(readonly client: MqttClient) {
     client.on("message", (topic, payload, packet) => this.seen.push({ topic, payload: payload.toString("utf8"), retain: packet.retain }));
   }
 
-  static async connect(url: string, subscribe: string[]): Promise<Phone> {
-    const client = await mqtt.connectAsync(url, { clientId: `phone${Math.random().toString(16).slice(2, 10)}`, reconnectPeriod: 0, connectTimeout: 5000 });
-    const phone = new Phone(client);
+  static async connect(url: string, subscribe: string[], options: IClientOptions = {}): Promise<Phone> {
+    const client = await mqtt.connectAsync(url, {
+      clientId: `watch${Math.random().toString(16).slice(2, 10)}`,
+      reconnectPeriod: 0,
+      connectTimeout: 5000,
+      ...options,
+    });
+    const watcher = new Phone(client);
     if (subscribe.length) await client.subscribeAsync(subscribe);
-    return phone;
+    return watcher;
   }
 
-  async publish(topic: string, payload: string, retain = false): Promise<void> {
+  async publish(topic: string, payload: string | Buffer, retain = false): Promise<void> {
     await this.client.publishAsync(topic, payload, { retain });
   }
 
-  /** Waits for a message on `topic` with `payload`, seen at index `from` or later. */
-  async waitFor(topic: string, payload: string, from = 0, ms = 10_000): Promise<Seen> {
-    const deadline = Date.now() + ms;
-    for (;;) {
-      const found = this.seen.slice(from).find((m) => m.topic === topic && m.payload === payload);
-      if (found) return found;
-      if (Date.now() > deadline) {
-        throw new Error(`phone: no ${topic}=${payload} within ${ms} ms; seen: ${JSON.stringify(this.seen)}`);
-      }
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+  /** The first message on `topic` (with `payload`, if given) seen at index `from` or later. */
+  async waitFor(topic: string, payload?: string, from = 0, ms = 10_000): Promise<Seen> {
+    return until(
+      `${topic}${payload === undefined ? "" : "=" + payload}`,
+      () => this.seen.slice(from).find((m) => m.topic === topic && (payload === undefined || m.payload === payload)),
+      ms,
+      () => `; seen: ${JSON.stringify(this.seen)}`,
+    );
   }
 
   async end(): Promise<void> {
