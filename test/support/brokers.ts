@@ -8,6 +8,18 @@ import { startAedes } from "../../host-sim/broker.ts";
 
 export const MOSQUITTO = "/usr/sbin/mosquitto";
 
+/** Mosquitto pids still running: killed when this process exits, so a test cut short (a timeout) leaks none. */
+const running = new Set<number>();
+process.on("exit", () => {
+  for (const pid of running) {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      // Already gone.
+    }
+  }
+});
+
 export interface TestBroker {
   name: string;
   url: string;
@@ -77,6 +89,8 @@ export async function startMosquitto(extraConfig: string[] = [], place: Mosquitt
     throw error;
   }
   const pid = child.pid!;
+  running.add(pid);
+  child.once("exit", () => running.delete(pid));
   const end = async (signal: NodeJS.Signals) => {
     if (child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise((resolve) => child.once("exit", resolve));
