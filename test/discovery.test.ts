@@ -2,30 +2,18 @@
 // client playing Home Assistant. After connecting the device publishes a retained config for a `light` entity, which
 // must use only keys the MQTT Light page documents (test/support/ha-mqtt-light.ts), with the right types; then Home
 // Assistant's side of that config (its command payloads, its reading of state and availability) must work.
-import { after, before, describe, test } from "node:test";
+import { before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { startAedesBroker, type TestBroker } from "./support/brokers.ts";
 import { bootBoard, type Board, until } from "./support/board.ts";
 import { Phone } from "./support/phone.ts";
+import { useAedesRig } from "./support/rig.ts";
 import { checkLightConfig, JSON_STATE_KEYS } from "./support/ha-mqtt-light.ts";
 
-let broker: TestBroker;
-const boards: Board[] = [];
-const watchers: Phone[] = [];
-
-before(async () => {
-  broker = await startAedesBroker();
-});
-
-after(async () => {
-  for (const board of boards) board.sim.powerOff();
-  for (const watcher of watchers) await watcher.end();
-  await broker?.stop();
-});
+const rig = useAedesRig();
 
 /** What a client that subscribes now reads retained on `topic`. */
 async function retained(topic: string): Promise<string> {
-  const reader = await Phone.connect(broker.url, [topic]);
+  const reader = await Phone.connect(rig.broker.url, [topic]);
   try {
     return (await until(`a retained ${topic}`, () => reader.seen.find((m) => m.topic === topic && m.retain))).payload;
   } finally {
@@ -36,10 +24,10 @@ async function retained(topic: string): Promise<string> {
 /** Home Assistant watching the discovery prefix and everything under the base topic, then the board booting. */
 async function start(overrides: Record<string, unknown>): Promise<{ board: Board; ha: Phone }> {
   const base = String(overrides.baseTopic ?? "led");
-  const ha = await Phone.connect(broker.url, [`${overrides.homeAssistantPrefix ?? "homeassistant"}/#`, `${base}/#`]);
-  watchers.push(ha);
-  const board = await bootBoard({ mqttUrl: broker.url, keepalive: 10, ...overrides });
-  boards.push(board);
+  const ha = await Phone.connect(rig.broker.url, [`${overrides.homeAssistantPrefix ?? "homeassistant"}/#`, `${base}/#`]);
+  rig.phones.push(ha);
+  const board = await bootBoard({ mqttUrl: rig.broker.url, keepalive: 10, ...overrides });
+  rig.boards.push(board);
   await board.line("MQTT connected");
   return { board, ha };
 }

@@ -1,32 +1,20 @@
 // The LED's payloads end to end: the built bundle on a simulated board against a broker (aedes), an MQTT.js client
 // as the phone. Plain words and, where configured, JSON commands and a brightness drive the pin; everything else is
 // refused, reported on the console and on the error topic, and changes neither the LED nor its state.
-import { after, before, describe, test } from "node:test";
+import { before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { startAedesBroker, type TestBroker } from "./support/brokers.ts";
 import { bootBoard, type Board, until } from "./support/board.ts";
 import { Phone } from "./support/phone.ts";
+import { useAedesRig } from "./support/rig.ts";
 
-let broker: TestBroker;
-const boards: Board[] = [];
-const watchers: Phone[] = [];
-
-before(async () => {
-  broker = await startAedesBroker();
-});
-
-after(async () => {
-  for (const board of boards) board.sim.powerOff();
-  for (const watcher of watchers) await watcher.end();
-  await broker?.stop();
-});
+const rig = useAedesRig();
 
 async function start(overrides: Record<string, unknown>): Promise<{ board: Board; phone: Phone }> {
   const base = String(overrides.baseTopic ?? "led");
-  const phone = await Phone.connect(broker.url, [`${base}/#`, base]);
-  watchers.push(phone);
-  const board = await bootBoard({ mqttUrl: broker.url, keepalive: 10, ...overrides });
-  boards.push(board);
+  const phone = await Phone.connect(rig.broker.url, [`${base}/#`, base]);
+  rig.phones.push(phone);
+  const board = await bootBoard({ mqttUrl: rig.broker.url, keepalive: 10, ...overrides });
+  rig.boards.push(board);
   await board.line("MQTT connected");
   await phone.waitFor(`${base}/state`, "off");
   return { board, phone };
