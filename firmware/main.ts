@@ -46,8 +46,9 @@ function start() {
     const dial = CONFIG.mqttTls
       ? tlsDial(CONFIG.mqttHost, CONFIG.mqttPort, { ca: CONFIG.mqttCa as string, cert: CONFIG.mqttCert, key: CONFIG.mqttKey }, log)
       : netDial(CONFIG.mqttHost, CONFIG.mqttPort);
+    const clientId = CONFIG.clientId ?? defaultClientId();
     client = createClient(dial, espruinoClock, {
-      clientId: CONFIG.clientId ?? defaultClientId(),
+      clientId: clientId,
       keepalive: CONFIG.keepalive,
       clean: CONFIG.cleanSession,
       queueLimit: CONFIG.offlineQueue,
@@ -61,8 +62,7 @@ function start() {
       onConnect:
         CONFIG.haConfig !== undefined
           ? function () {
-              const id = CONFIG.clientId ?? defaultClientId();
-              if (client) client.publish(CONFIG.haPrefix + "/light/" + id + "/config", (CONFIG.haConfig as string).split("\0").join(id), true, CONFIG.stateQos);
+              if (client) client.publish(CONFIG.haPrefix + "/light/" + clientId + "/config", (CONFIG.haConfig as string).split("\0").join(clientId), true, CONFIG.stateQos);
               app.connected();
             }
           : app.connected,

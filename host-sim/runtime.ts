@@ -416,14 +416,7 @@ export class EspruinoSim extends EventEmitter {
 
   private makeNet() {
     return {
-      connect: (options: { host: string; port: number }, onConnect?: () => void) => {
-        if (!this.wifiUp) throw internalError("Unable to create socket");
-        if (this.options.refusal !== "event") probeSynchronously(options.host, options.port);
-        const socket = new SimSocket(this, options.host, options.port, this.options.readSize ?? DEFAULT_READ_SIZE, onConnect);
-        this.sockets.add(socket);
-        this.emit("socket", socket);
-        return socket.espruinoFace;
-      },
+      connect: (options: { host: string; port: number }, onConnect?: () => void) => this.openSocket(options, onConnect),
     };
   }
 
@@ -433,21 +426,28 @@ export class EspruinoSim extends EventEmitter {
    */
   private makeTls() {
     return {
-      connect: (options: { host: string; port: number; ca?: unknown; cert?: unknown; key?: unknown }, onConnect?: () => void) => {
-        if (!this.wifiUp) throw internalError("Unable to create socket");
-        const secure: SimTlsOptions = {
+      connect: (options: { host: string; port: number; ca?: unknown; cert?: unknown; key?: unknown }, onConnect?: () => void) =>
+        this.openSocket(options, onConnect, () => ({
           ca: options.ca === undefined ? undefined : derCertificate(options.ca, "ca"),
           cert: options.cert === undefined ? undefined : derCertificate(options.cert, "cert"),
           key: options.key === undefined ? undefined : derKey(options.key),
           verify: this.options.tlsVerify !== false,
-        };
-        if (this.options.refusal !== "event") probeSynchronously(options.host, options.port);
-        const socket = new SimSocket(this, options.host, options.port, this.options.readSize ?? DEFAULT_READ_SIZE, onConnect, secure);
-        this.sockets.add(socket);
-        this.emit("socket", socket);
-        return socket.espruinoFace;
-      },
+        })),
     };
+  }
+
+  /**
+   * connect() of `net` and `tls`: no network without WiFi; then (for `tls`) the certificates are read, a refused
+   * connect throws at once (refusal "throw"), and the socket is opened and announced.
+   */
+  private openSocket(options: { host: string; port: number }, onConnect: (() => void) | undefined, secure?: () => SimTlsOptions) {
+    if (!this.wifiUp) throw internalError("Unable to create socket");
+    const tls = secure?.();
+    if (this.options.refusal !== "event") probeSynchronously(options.host, options.port);
+    const socket = new SimSocket(this, options.host, options.port, this.options.readSize ?? DEFAULT_READ_SIZE, onConnect, tls);
+    this.sockets.add(socket);
+    this.emit("socket", socket);
+    return socket.espruinoFace;
   }
 
   private makeWifi() {
