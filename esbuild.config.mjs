@@ -75,7 +75,7 @@ export const MANGLED_PROPERTIES = [
 ];
 
 /** The esbuild options for the firmware, with the given config injected. */
-export function firmwareBuildOptions(config, entry = "firmware/main.ts") {
+export function firmwareBuildOptions(config, entry = "firmware/main.ts", switches = {}) {
   return {
     absWorkingDir: root,
     entryPoints: [entry],
@@ -90,7 +90,7 @@ export function firmwareBuildOptions(config, entry = "firmware/main.ts") {
     legalComments: "none",
     charset: "ascii",
     tsconfig: "firmware/tsconfig.json",
-    define: configDefines(config),
+    define: { ...configDefines(config), ...switches },
     plugins: [firmwareOnly],
     metafile: true,
     logLevel: "silent",
@@ -100,11 +100,12 @@ export function firmwareBuildOptions(config, entry = "firmware/main.ts") {
 /**
  * Builds the firmware and checks the bundle: only firmware/ sources, no CONFIG left undefined, nothing Espruino
  * cannot run. Returns the bundle's text; writes it to `outfile` unless that is null.
- * @param {{ overrides?: Record<string, unknown>, env?: Record<string, string | undefined>, configFile?: string | null, outfile?: string | null, entry?: string }} [options]
+ * `switches` overrides feature switches of the build (`{ MQTT_UNSUBSCRIBE: "true" }` for the client library alone).
+ * @param {{ overrides?: Record<string, unknown>, env?: Record<string, string | undefined>, configFile?: string | null, outfile?: string | null, entry?: string, switches?: Record<string, string> }} [options]
  */
 export async function buildFirmware(options = {}) {
   const config = loadConfig({ file: options.configFile, env: options.env, overrides: options.overrides });
-  const result = await esbuild.build(firmwareBuildOptions(config, options.entry));
+  const result = await esbuild.build(firmwareBuildOptions(config, options.entry, options.switches));
   const code = escapeControlCharacters(result.outputFiles[0].text);
   for (const input of Object.keys(result.metafile.inputs)) {
     const path = resolve(root, input);

@@ -28,7 +28,9 @@ const COMMANDS = 1000;
 const USAGE = `usage: ESPRUINO_BIN=/path/to/espruino npx tsx scripts/espruino-check.ts [--label NAME]
   A local check on a real Espruino interpreter built for Linux with TELNET (not part of npm test or CI).
   ESPRUINO_BIN  the interpreter binary (e.g. a build like /work/espruino-local/bin/espruino-esp8266-telnet)
-  --label NAME  what to call it in the table (default: the binary's file name)`;
+  --label NAME  what to call it in the table (default: the binary's file name)
+  --breakdown   once connected, also print the variables each global name holds (E.getSizeOf; a closure's scope is
+                counted with every function that shares it)`;
 
 interface Memory {
   usage: number;
@@ -140,8 +142,10 @@ async function until(test: () => boolean, ms: number): Promise<boolean> {
 
 async function main(): Promise<number> {
   let label: string | undefined;
+  let breakdown = false;
   try {
-    const { values } = parseArgs({ options: { label: { type: "string" }, help: { type: "boolean" } } });
+    const { values } = parseArgs({ options: { label: { type: "string" }, breakdown: { type: "boolean" }, help: { type: "boolean" } } });
+    breakdown = values.breakdown ?? false;
     if (values.help) {
       console.log(USAGE);
       return 0;
@@ -243,6 +247,15 @@ async function main(): Promise<number> {
     await until(() => states.length > 0, 5000);
     await sleep(500);
     rows.push({ stage: "connected (led/availability online)", memory: await repl.memory(), obeyed: "" });
+    if (breakdown) {
+      // Each global and the vars it holds, biggest first; built-in objects Espruino keeps there are listed too.
+      const sizes = await repl.evaluate('JSON.stringify(E.getSizeOf(global,1).map(function(e){return [e.name,e.size]}))');
+      const entries = (JSON.parse(sizes) as Array<[string, number]>).sort((a, b) => b[1] - a[1]);
+      console.log("vars held by each global name, once connected (a shared closure scope is counted in each function):");
+      for (const [name, size] of entries) console.log(`  ${JSON.stringify(name)}: ${size}`);
+      const extra = process.env.BREAKDOWN_EXPR;
+      if (extra) console.log(await repl.evaluate(extra));
+    }
 
     // 1,000 commands one at a time, alternating on/off, each waiting for its state report.
     let obeyed = 0;

@@ -322,6 +322,8 @@ export function configDefines(config) {
     MQTT_QOS1: String(Math.max(config.commandQos, config.stateQos) >= 1),
     MQTT_QOS2: String(Math.max(config.commandQos, config.stateQos) >= 2),
     MQTT_QUEUE: String(config.offlineQueue > 0),
+    // The LED firmware never unsubscribes; the client library built alone (npm run size) turns it on.
+    MQTT_UNSUBSCRIBE: "false",
     LED_JSON: String(config.jsonCommands),
     LED_BRIGHTNESS: String(config.ledBrightness),
   };

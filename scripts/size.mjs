@@ -28,13 +28,13 @@ export const PROFILES = {
   // The least a user can configure: QoS 0, no queue, no credentials, no button, no JSON commands (on by default).
   "minimal firmware": { overrides: { jsonCommands: false } },
   // The session and codec alone, every feature on, as a library module.
-  "client library": { overrides: { commandQos: 2, offlineQueue: 1 }, entry: "scripts/size-entries/client-library.ts" },
+  "client library": { overrides: { commandQos: 2, offlineQueue: 1 }, switches: { MQTT_UNSUBSCRIBE: "true" }, entry: "scripts/size-entries/client-library.ts" },
 };
 
 /** Builds one profile and measures it. */
 export async function measure(name) {
   const profile = PROFILES[name];
-  const { code } = await buildFirmware({ outfile: null, env: {}, configFile: null, overrides: profile.overrides, entry: profile.entry });
+  const { code } = await buildFirmware({ outfile: null, env: {}, configFile: null, overrides: profile.overrides, entry: profile.entry, switches: profile.switches });
   const bytes = Buffer.from(code, "latin1");
   return { name, raw: bytes.length, gzip: gzipSync(bytes, { level: 9 }).length };
 }

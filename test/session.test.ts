@@ -165,7 +165,7 @@ describe("offline queue", () => {
     assert.equal(h.client.publish("q", "d1", false, 1), true); // drops a0
     assert.equal(h.client.publish("q", "e1", false, 1), true); // drops c0
     assert.equal(h.client.publish("q", "f1", false, 1), false); // all QoS 1: refused
-    assert.equal(h.client.dropped(), 3);
+    assert.equal(h.client.dropped!(), 3);
     assert.ok(logIncludes(h, "dropped the oldest QoS 0 publish"), h.log.join("\n"));
     assert.ok(logIncludes(h, "refused a publish to q (3 dropped so far)"), h.log.join("\n"));
     const connection = accept(h);
@@ -228,9 +228,9 @@ describe("subscriptions", () => {
     h.client.subscribe("a");
     h.client.subscribe("b");
     const connection = accept(h);
-    h.client.unsubscribe("a");
+    h.client.unsubscribe!("a");
     assert.equal(connection.writes[2], "\xa2\x05" + u16(2) + "\x00\x01a"); // UNSUBSCRIBE, length 5, id 2, "a"
-    h.client.unsubscribe("not subscribed");
+    h.client.unsubscribe!("not subscribed");
     assert.equal(connection.writes.length, 3);
     assert.deepEqual(writesAfterConnect({ ...h, latest: () => reconnect(h) }), ["\x82\x06" + u16(3) + "\x00\x01b\x00"]);
   });

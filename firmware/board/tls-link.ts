@@ -1,7 +1,7 @@
 // The transport for mqtts://: Espruino's `tls` sockets behind the client's Dial interface. There is no fallback to
 // a plain socket: a board without `tls` (the ESP8266's Espruino has none) or a failed handshake is reported, and the
 // client retries with its backoff.
-import { Dial, LinkEvents } from "../mqtt/client";
+import { Dial, LinkListener } from "../mqtt/client";
 
 /** Base64 of the DER bytes of the broker's CA certificate and, for client authentication, the device's own. */
 export interface TlsFiles {
@@ -16,7 +16,7 @@ export interface TlsFiles {
  * before the broker has said anything is reported as a likely handshake failure.
  */
 export function tlsDial(host: string, port: number, files: TlsFiles, log: (message: string) => void): Dial {
-  return function (events: LinkEvents) {
+  return function (listener: LinkListener) {
     let tls: EspruinoTls | undefined;
     try {
       tls = require("tls");
@@ -24,13 +24,12 @@ export function tlsDial(host: string, port: number, files: TlsFiles, log: (messa
       // Reported below.
     }
     if (!tls) throw new Error("this Espruino has no tls module (mqtts:// needs an ESP32 build)");
-    let closed = false;
     let answered = false;
-    function closeOnce() {
-      if (closed) return;
-      closed = true;
+    /** Reports a close (the client takes the first); one before the broker said anything is a likely handshake failure. */
+    function closed() {
       if (!answered) log("TLS: " + host + ":" + port + " closed the link before the broker answered: handshake failed? (check mqttCaFile and that the port is the broker's TLS listener)");
-      events.closed();
+      answered = true;
+      listener(false);
     }
     // Certificates go as binary strings of DER bytes, decoded for each connect rather than kept decoded in RAM.
     const options: { host: string; port: number; ca: string; cert?: string; key?: string } = { host: host, port: port, ca: atob(files.ca) };
@@ -39,24 +38,24 @@ export function tlsDial(host: string, port: number, files: TlsFiles, log: (messa
       options.key = atob(files.key);
     }
     const socket = tls.connect(options, function () {
-      events.opened();
+      listener(true);
     });
     socket.on("data", function (bytes: string) {
       answered = true;
-      events.received(bytes);
+      listener(bytes);
     });
-    socket.on("close", closeOnce);
+    socket.on("close", closed);
     socket.on("error", function (error: { message?: string }) {
       log("TLS: " + ((error && error.message) || error));
-      closeOnce();
+      closed();
     });
     return {
       write: function (bytes: string) {
         socket.write(bytes);
       },
-      close: function () {
+      end: function () {
         // Our own close is no handshake failure.
-        closed = true;
+        answered = true;
         socket.end();
       },
     };

@@ -1,6 +1,9 @@
 // The MQTT session: CONNECT/CONNACK, subscriptions dispatched by topic filter, keepalive with a PINGRESP deadline,
 // QoS 1 and 2 both ways, a bounded offline queue, reconnect with backoff. It is handed its transport (`Dial`) and
 // its clock, and knows nothing of WiFi, pins or the LED.
+// Written for Espruino's memory: every function object costs RAM (about 5 variables, plus one per parameter), while
+// its code stays in flash. So the session is a few larger functions rather than many small ones, and one function
+// serves several callbacks where their shapes allow it.
 import {
   createReader,
   DecodeError,
@@ -18,35 +21,38 @@ import {
 import { topicMatches } from "./topic";
 
 // Feature switches, defined by the build from the config (esbuild `define`), so that a build which never uses
-// QoS 1/2 or the offline queue carries none of their code: the branches they guard are dropped when parsed.
-// Whoever runs this module outside a build defines them as globals (the unit tests turn them all on).
+// QoS 1/2, the offline queue or unsubscribe carries none of their code: the branches they guard are dropped when
+// parsed. Whoever runs this module outside a build defines them as globals (the unit tests turn them all on).
 /** QoS 1 or more is used: packet ids, the in-flight window, PUBACK. */
 declare const MQTT_QOS1: boolean;
 /** QoS 2 is used: PUBREC, PUBREL, PUBCOMP and inbound exactly-once. */
 declare const MQTT_QOS2: boolean;
-/** The offline queue is used. */
+/** The offline queue is used (and `dropped()` counts what it dropped). */
 declare const MQTT_QUEUE: boolean;
+/** `unsubscribe()` is offered (the client library; the LED firmware never unsubscribes). */
+declare const MQTT_UNSUBSCRIBE: boolean;
 
-/** One open connection. `write` and `close` may throw once the far end is gone; the client copes. */
+/** One open connection: Espruino's socket is one as it is. Both may throw once the far end is gone; the client copes. */
 export interface Link {
   write(bytes: string): void;
-  close(): void;
+  end(): void;
 }
 
-/** What a link reports. `closed` must come once, after `opened` or instead of it. */
-export interface LinkEvents {
-  opened(): void;
-  received(bytes: string): void;
-  closed(): void;
-}
+/**
+ * What a link reports, all through one function (so a socket's 'data' listener can be this function itself): `true`
+ * once it is open, each string of bytes received, `false` once it is closed (after `true` or instead of it). A
+ * second `false` (a socket's 'error' and then its 'close') is ignored.
+ */
+export type LinkListener = (event: string | boolean) => void;
 
 /** Opens a connection to the broker. May throw at once (Espruino throws on a refused connect): that counts as closed. */
-export type Dial = (events: LinkEvents) => Link;
+export type Dial = (listener: LinkListener) => Link;
 
+/** Shaped like Espruino's own functions, so that a board passes them as they are: { now: Date.now, after: setTimeout, cancel: clearTimeout }. */
 export interface Clock {
   /** Milliseconds, monotonic enough for intervals. */
   now(): number;
-  after(ms: number, callback: () => void): number;
+  after(callback: () => void, ms: number): number;
   cancel(id: number): void;
 }
 
@@ -93,22 +99,14 @@ export interface Client {
   publish(topic: string, payload: string, retain: boolean, qos?: number): boolean;
   /** Remembered, and re-sent after every reconnect. Messages matching `filter` go to `handler`, else to onMessage. */
   subscribe(filter: string, qos?: number, handler?: MessageHandler): void;
-  unsubscribe(filter: string): void;
-  /** Messages dropped or refused because the queue was full, since start. */
-  dropped(): number;
+  /** Where the build has MQTT_UNSUBSCRIBE. */
+  unsubscribe?(filter: string): void;
+  /** Messages dropped or refused because the queue was full, since start. Where the build has MQTT_QUEUE. */
+  dropped?(): number;
   /** Sends DISCONNECT where connected, closes, and stops reconnecting. */
   stop(): void;
   isConnected(): boolean;
 }
-
-const CONNACK_REFUSALS = [
-  "",
-  "unacceptable protocol version",
-  "identifier rejected",
-  "server unavailable",
-  "bad user name or password",
-  "not authorized",
-];
 
 /** How long to wait for CONNACK once the socket is open, in milliseconds. */
 const CONNACK_TIMEOUT = 10000;
@@ -134,7 +132,6 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
   /** QoS 1/2 publishes sent, in order, until acknowledged. */
   const inflight: Outgoing[] = [];
   const queue: Outgoing[] = [];
-  const inflightMax = options.inflightMax || 4;
   /** Inbound QoS 2 ids whose PUBLISH was delivered and whose PUBREL has not come yet: a re-sent PUBLISH is not delivered twice. */
   let awaitingRelease: { [id: number]: number } = {};
   let droppedCount = 0;
@@ -153,25 +150,32 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
   let pendingSubscribes: { [id: number]: string[] } = {};
   const keepaliveMs = options.keepalive * 1000;
 
-  function arm(ms: number, callback: () => void) {
-    disarm();
-    timer = clock.after(ms, callback);
-  }
-
-  function disarm() {
+  /** Replaces the one pending timer; with no callback, only cancels it. */
+  function arm(ms: number, callback?: () => void) {
     // clearTimeout() without an id clears every timer on Espruino: only ever pass a real one.
     if (timer != null) clock.cancel(timer);
-    timer = null;
+    timer = callback ? clock.after(callback, ms) : null;
   }
 
   /**
-   * Writes to the current link. Returns false when there is none or the write failed, which drops the link and
-   * schedules the reconnect: the caller must then stop, or a timer it arms would replace the reconnect's.
+   * Writes to the current link, the PUBLISH `message` when given (its header, then its payload as it is: never
+   * copied into the header), else `bytes`. A new QoS 1/2 message (not `dup`) gets its packet id and joins the
+   * in-flight window until acknowledged. Returns false when there is no link or the write failed, which drops the
+   * link and schedules the reconnect: the caller must then stop, or a timer it arms would replace the reconnect's.
    */
-  function send(bytes: string): boolean {
+  function send(bytes: string, message?: Outgoing, dup?: boolean): boolean {
     if (!link) return false;
     try {
-      link.write(bytes);
+      if (message) {
+        if (MQTT_QOS1 && message.qos && !dup) {
+          nextId = (nextId % 65535) + 1;
+          message.id = nextId;
+          inflight.push(message);
+        }
+        link.write(encodePublishHeader(message.topic, message.payload.length, message.qos, message.retain, !!dup, message.id));
+        bytes = message.payload;
+      }
+      if (bytes) link.write(bytes);
       lastSent = clock.now();
       return true;
     } catch (error) {
@@ -180,143 +184,102 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
     }
   }
 
-  function newId(): number {
+  function subscribePacket(list: string[], qos: number[]): boolean {
     nextId = (nextId % 65535) + 1;
-    return nextId;
+    pendingSubscribes[nextId] = list;
+    return send(encodeSubscribe(nextId, list, qos));
   }
 
-  function sendSubscribe(list: string[], qos: number[]): boolean {
-    const id = newId();
-    pendingSubscribes[id] = list;
-    return send(encodeSubscribe(id, list, qos));
-  }
-
-  /** Writes a PUBLISH: its header, then the payload as it is (never copied into the header). */
-  function sendPublish(message: Outgoing, dup: boolean): boolean {
-    return (
-      send(encodePublishHeader(message.topic, message.payload.length, message.qos, message.retain, dup, message.id)) &&
-      (!message.payload || send(message.payload))
-    );
-  }
-
-  /** Sends now: QoS 0 is done once written; QoS 1/2 joins the in-flight window until acknowledged. */
-  function transmit(message: Outgoing): boolean {
-    if (MQTT_QOS1 && message.qos) {
-      message.id = newId();
-      inflight.push(message);
-    }
-    return sendPublish(message, false);
-  }
-
-  function canTransmit(message: Outgoing): boolean {
-    return connected && (!message.qos || inflight.length < inflightMax);
-  }
-
-  /** Sends queued messages, oldest first, while the link and the window allow. */
-  function flush() {
-    if (!MQTT_QUEUE) return;
-    // A failed write drops the link, which ends the loop: `connected` turns false.
-    while (queue.length && canTransmit(queue[0] as Outgoing)) transmit(queue.shift() as Outgoing);
-  }
-
-  function enqueue(message: Outgoing): boolean {
-    const limit = options.queueLimit || 0;
-    if (!MQTT_QUEUE || !limit) return false;
-    if (queue.length >= limit) {
-      let oldestQos0 = -1;
-      for (let i = 0; i < queue.length && oldestQos0 < 0; i++) if (!(queue[i] as Outgoing).qos) oldestQos0 = i;
-      droppedCount++;
-      if (oldestQos0 < 0) {
-        options.log("queue full: refused a publish to " + message.topic + " (" + droppedCount + " dropped so far)");
-        return false;
-      }
-      options.log("queue full: dropped the oldest QoS 0 publish, to " + (queue[oldestQos0] as Outgoing).topic + " (" + droppedCount + " dropped so far)");
-      queue.splice(oldestQos0, 1);
-    }
-    queue.push(message);
-    return true;
-  }
-
-  /** After a reconnect: everything not acknowledged goes again, in order; a QoS 2 message past PUBREC resends PUBREL. */
-  function resendInflight(): boolean {
-    if (!MQTT_QOS1) return true;
+  /**
+   * The in-flight message with this id and QoS: removed from the window and the queue flushed (`stage` 0, the
+   * message's PUBACK or PUBCOMP), or marked past PUBREC (`stage` 1).
+   */
+  const acknowledge = !(MQTT_QOS1 || MQTT_QUEUE) ? null : function (id: number, qos: number, stage: number) {
     for (let i = 0; i < inflight.length; i++) {
       const message = inflight[i] as Outgoing;
-      const sent = message.stage ? send(encodeAck(PacketType.Pubrel, message.id)) : sendPublish(message, true);
-      if (!sent) return false;
-    }
-    return true;
-  }
-
-  /** Removes the in-flight message with this id and QoS; returns it, or undefined when there is none. */
-  function acknowledged(id: number, qos: number): Outgoing | undefined {
-    if (!MQTT_QOS1) return undefined;
-    for (let i = 0; i < inflight.length; i++) {
-      const message = inflight[i] as Outgoing;
-      if (message.id == id && message.qos == qos) return inflight.splice(i, 1)[0];
-    }
-    return undefined;
-  }
-
-  function deliver(topic: string, payload: string) {
-    let handled = false;
-    for (let i = 0; i < filters.length; i++) {
-      const handler = handlers[i];
-      if (handler && topicMatches(filters[i] as string, topic)) {
-        handled = true;
-        handler(topic, payload);
+      if (message.id == id && message.qos == qos) {
+        if (stage) message.stage = 1;
+        else inflight.splice(i, 1);
       }
     }
-    if (!handled && options.onMessage) options.onMessage(topic, payload);
-  }
+    // Sends queued messages, oldest first, while the link and the window allow. A failed write drops the link,
+    // which ends the loop: `connected` turns false.
+    if (MQTT_QUEUE) {
+      while (connected && queue.length && (!(queue[0] as Outgoing).qos || inflight.length < (options.inflightMax || 4))) {
+        send("", queue.shift() as Outgoing);
+      }
+    }
+  };
 
-  /** Keepalive: ping after `keepalive` s of silence from us, and give up half an interval later without an answer. */
-  function keepaliveTick() {
+  /**
+   * Keepalive: ping after `keepalive` s of silence from us, and give up half an interval later without an answer.
+   * Before the CONNACK it is the CONNACK's deadline.
+   */
+  function tick() {
+    if (!connected) return drop("no CONNACK");
     const now = clock.now();
     if (pingSentAt) {
       if (now - pingSentAt >= keepaliveMs / 2) return drop("no answer to PINGREQ");
-      return arm(keepaliveMs / 2 - (now - pingSentAt), keepaliveTick);
+      return arm(keepaliveMs / 2 - (now - pingSentAt), tick);
     }
     const idle = now - lastSent;
     if (idle >= keepaliveMs) {
       if (!send(PINGREQ)) return;
       pingSentAt = now;
-      return arm(keepaliveMs / 2, keepaliveTick);
+      return arm(keepaliveMs / 2, tick);
     }
-    arm(keepaliveMs - idle, keepaliveTick);
+    arm(keepaliveMs - idle, tick);
   }
 
-  function handle(packet: Packet) {
+  /** Every packet of the current connection's reader, and every error it reports (a number, with the packet's first byte and size). */
+  function handle(packet: Packet | DecodeError, firstByte?: number, size?: number) {
+    // A drop while a chunk is being read leaves packets behind it in that chunk: they belong to the old connection.
+    if (!link) return;
+    if (typeof packet == "number") {
+      if (packet == DecodeError.TooLarge) {
+        return options.log("skipped a packet of " + size + " bytes (type " + ((firstByte as number) >> 4) + "): over the " + options.maxPacketSize + "-byte limit");
+      }
+      return drop("malformed packet from broker (error " + packet + ", first byte " + firstByte + ")");
+    }
     pingSentAt = 0;
     const type = packet.type;
+    const id = packet.id as number;
     if (type == PacketType.Connack) {
+      const code = packet.code as number;
       if (connected) return drop("second CONNACK");
-      if (packet.code) return drop("broker refused connection: " + (CONNACK_REFUSALS[packet.code as number] || "code " + packet.code));
+      if (code) {
+        return drop("broker refused connection: " + (["unacceptable protocol version", "identifier rejected", "server unavailable", "bad user name or password", "not authorized"][code - 1] || "code " + code));
+      }
       const sessionPresent = packet.sessionPresent as boolean;
       connected = true;
       connectedAt = clock.now();
-      disarm();
+      arm(0);
       options.log("MQTT connected" + (sessionPresent ? " (session present)" : ""));
       // A broker that kept our session (clean session off) kept our subscriptions and its half of QoS 2 too.
       if (!sessionPresent || options.clean !== false) {
         awaitingRelease = {};
-        if (filters.length && !sendSubscribe(filters.slice(), filterQos.slice())) return;
+        if (filters.length && !subscribePacket(filters.slice(), filterQos.slice())) return;
       }
-      if (MQTT_QOS1 && !resendInflight()) return;
-      flush();
+      // Everything not acknowledged goes again, in order; a QoS 2 message past PUBREC sends its PUBREL again.
+      if (MQTT_QOS1) {
+        for (let i = 0; i < inflight.length; i++) {
+          const message = inflight[i] as Outgoing;
+          if (!(message.stage ? send(encodeAck(PacketType.Pubrel, message.id)) : send("", message, true))) return;
+        }
+      }
+      if (MQTT_QUEUE) acknowledge!(-1, 0, 0);
       if (!connected) return;
       // Counted from our last packet (CONNECT, SUBSCRIBE or a re-send), not from the CONNACK.
-      if (keepaliveMs) keepaliveTick();
+      if (keepaliveMs) tick();
       options.onConnect(sessionPresent);
     } else if (!connected) {
       drop("packet before CONNACK");
     } else if (type == PacketType.Publish) {
       const qos = packet.qos as number;
-      const id = packet.id as number;
+      const topic = packet.topic as string;
       if (qos > (MQTT_QOS2 ? 2 : MQTT_QOS1 ? 1 : 0)) {
         // This build cannot acknowledge it: never act on what we cannot acknowledge.
-        options.log("ignored a QoS " + qos + " PUBLISH");
-        return;
+        return options.log("ignored a QoS " + qos + " PUBLISH");
       }
       if (MQTT_QOS2 && qos == 2) {
         send(encodeAck(PacketType.Pubrec, id));
@@ -325,36 +288,33 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
       } else if (MQTT_QOS1 && qos == 1) {
         send(encodeAck(PacketType.Puback, id));
       }
-      deliver(packet.topic as string, packet.payload as string);
-    } else if (MQTT_QOS1 && type == PacketType.Puback) {
-      if (acknowledged(packet.id as number, 1)) flush();
-    } else if (MQTT_QOS2 && type == PacketType.Pubrec) {
-      for (let i = 0; i < inflight.length; i++) {
-        const message = inflight[i] as Outgoing;
-        if (message.id == packet.id && message.qos == 2) message.stage = 1;
+      let handled = false;
+      for (let i = 0; i < filters.length; i++) {
+        const handler = handlers[i];
+        if (handler && topicMatches(filters[i] as string, topic)) {
+          handled = true;
+          handler(topic, packet.payload as string);
+        }
       }
+      if (!handled && options.onMessage) options.onMessage(topic, packet.payload as string);
+    } else if (MQTT_QOS1 && type == PacketType.Puback) {
+      acknowledge!(id, 1, 0);
+    } else if (MQTT_QOS2 && type == PacketType.Pubrec) {
+      acknowledge!(id, 2, 1);
       // Answered even for an id we do not know, so the broker can end its half [4.3.3].
-      send(encodeAck(PacketType.Pubrel, packet.id as number));
+      send(encodeAck(PacketType.Pubrel, id));
     } else if (MQTT_QOS2 && type == PacketType.Pubcomp) {
-      if (acknowledged(packet.id as number, 2)) flush();
+      acknowledge!(id, 2, 0);
     } else if (MQTT_QOS2 && type == PacketType.Pubrel) {
-      delete awaitingRelease[packet.id as number];
-      send(encodeAck(PacketType.Pubcomp, packet.id as number));
+      delete awaitingRelease[id];
+      send(encodeAck(PacketType.Pubcomp, id));
     } else if (type == PacketType.Suback) {
       const granted = packet.granted as number[];
-      const sent = pendingSubscribes[packet.id as number] || [];
-      delete pendingSubscribes[packet.id as number];
+      const sent = pendingSubscribes[id] || [];
+      delete pendingSubscribes[id];
       for (let i = 0; i < granted.length; i++) {
         if (granted[i] == 0x80) options.log("broker refused subscription to " + sent[i]);
       }
-    }
-  }
-
-  function decodeFailed(error: DecodeError, firstByte: number, size: number) {
-    if (error == DecodeError.TooLarge) {
-      options.log("skipped a packet of " + size + " bytes (type " + (firstByte >> 4) + "): over the " + options.maxPacketSize + "-byte limit");
-    } else {
-      drop("malformed packet from broker (error " + error + ", first byte " + firstByte + ")");
     }
   }
 
@@ -362,39 +322,27 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
     timer = null;
     if (stopped) return;
     const mySession = ++session;
-    // A drop while a chunk is being read leaves packets behind it in that chunk: they belong to the old session.
-    const read = createReader(
-      options.maxPacketSize,
-      function (packet: Packet) {
-        if (mySession == session) handle(packet);
-      },
-      function (error: DecodeError, firstByte: number, size: number) {
-        if (mySession == session) decodeFailed(error, firstByte, size);
-      },
-    );
-    const events: LinkEvents = {
-      opened: function () {
-        if (mySession != session) return;
-        pendingSubscribes = {};
-        const sent = send(encodeConnect({
-          clientId: options.clientId,
-          keepalive: options.keepalive,
-          clean: options.clean !== false,
-          will: options.will,
-          username: options.username,
-          password: options.password,
-        }));
-        if (sent) arm(CONNACK_TIMEOUT, function () { drop("no CONNACK"); });
-      },
-      received: function (bytes: string) {
-        if (mySession == session) read(bytes);
-      },
-      closed: function () {
-        if (mySession == session) drop("connection closed");
-      },
-    };
+    const read = createReader(options.maxPacketSize, handle, handle);
     try {
-      link = dial(events);
+      link = dial(function (event: string | boolean) {
+        if (mySession != session) return;
+        if (event === true) {
+          pendingSubscribes = {};
+          const sent = send(encodeConnect({
+            clientId: options.clientId,
+            keepalive: options.keepalive,
+            clean: options.clean !== false,
+            will: options.will,
+            username: options.username,
+            password: options.password,
+          }));
+          if (sent) arm(CONNACK_TIMEOUT, tick);
+        } else if (event === false) {
+          drop("connection closed");
+        } else {
+          read(event);
+        }
+      });
     } catch (error) {
       // Espruino throws at once on a refused connect, and not always an Error.
       drop("cannot connect: " + ((error as { message?: string }).message || error));
@@ -409,10 +357,10 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
     link = null;
     connected = false;
     pingSentAt = 0;
-    disarm();
+    arm(0);
     if (old) {
       try {
-        old.close();
+        old.end();
       } catch (error) {
         // Already closed by the far end.
       }
@@ -432,30 +380,35 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
 
   connect();
 
-  return {
+  const client: Client = {
     publish: function (topic: string, payload: string, retain: boolean, qos?: number) {
       const message: Outgoing = { topic: topic, payload: payload, qos: Math.min(qos || 0, MQTT_QOS2 ? 2 : MQTT_QOS1 ? 1 : 0), retain: retain, id: 0, stage: 0 };
       // Behind queued messages a new one waits its turn, so order is kept.
-      if (canTransmit(message) && !(MQTT_QUEUE && queue.length)) return transmit(message) || message.qos > 0;
-      return MQTT_QUEUE && enqueue(message);
+      if (connected && (!message.qos || inflight.length < (options.inflightMax || 4)) && !(MQTT_QUEUE && queue.length)) {
+        return send("", message) || message.qos > 0;
+      }
+      const limit = options.queueLimit || 0;
+      if (!MQTT_QUEUE || !limit) return false;
+      if (queue.length >= limit) {
+        let oldestQos0 = -1;
+        for (let i = 0; i < queue.length && oldestQos0 < 0; i++) if (!(queue[i] as Outgoing).qos) oldestQos0 = i;
+        droppedCount++;
+        if (oldestQos0 < 0) {
+          options.log("queue full: refused a publish to " + topic + " (" + droppedCount + " dropped so far)");
+          return false;
+        }
+        options.log("queue full: dropped the oldest QoS 0 publish, to " + (queue[oldestQos0] as Outgoing).topic + " (" + droppedCount + " dropped so far)");
+        queue.splice(oldestQos0, 1);
+      }
+      queue.push(message);
+      return true;
     },
     subscribe: function (filter: string, qos?: number, handler?: MessageHandler) {
       const level = Math.min(qos || 0, MQTT_QOS2 ? 2 : MQTT_QOS1 ? 1 : 0);
       filters.push(filter);
       filterQos.push(level);
       handlers.push(handler);
-      if (connected) sendSubscribe([filter], [level]);
-    },
-    unsubscribe: function (filter: string) {
-      const at = filters.indexOf(filter);
-      if (at < 0) return;
-      filters.splice(at, 1);
-      filterQos.splice(at, 1);
-      handlers.splice(at, 1);
-      if (connected) send(encodeUnsubscribe(newId(), [filter]));
-    },
-    dropped: function () {
-      return droppedCount;
+      if (connected) subscribePacket([filter], [level]);
     },
     stop: function () {
       stopped = true;
@@ -466,4 +419,23 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
       return connected;
     },
   };
+  if (MQTT_UNSUBSCRIBE) {
+    client.unsubscribe = function (filter: string) {
+      const at = filters.indexOf(filter);
+      if (at < 0) return;
+      filters.splice(at, 1);
+      filterQos.splice(at, 1);
+      handlers.splice(at, 1);
+      if (connected) {
+        nextId = (nextId % 65535) + 1;
+        send(encodeUnsubscribe(nextId, [filter]));
+      }
+    };
+  }
+  if (MQTT_QUEUE) {
+    client.dropped = function () {
+      return droppedCount;
+    };
+  }
+  return client;
 }

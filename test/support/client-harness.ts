@@ -7,11 +7,10 @@ import {
   type ClientOptions,
   type Clock,
   type Dial,
-  type LinkEvents,
 } from "../../firmware/mqtt/client.ts";
 
 // client.ts's build-time feature switches (esbuild `define` in a build): all on, as in a build using every feature.
-Object.assign(globalThis, { MQTT_QOS1: true, MQTT_QOS2: true, MQTT_QUEUE: true });
+Object.assign(globalThis, { MQTT_QOS1: true, MQTT_QOS2: true, MQTT_QUEUE: true, MQTT_UNSUBSCRIBE: true });
 
 // ---------------------------------------------------------------------------------------------------------------
 // Fake clock: virtual milliseconds and a list of pending timers.
@@ -36,7 +35,7 @@ export function createFakeClock(): FakeClock {
   const byDue = (a: FakeTimer, b: FakeTimer) => a.due - b.due || a.id - b.id;
   return {
     now: () => now,
-    after(ms, callback) {
+    after(callback, ms) {
       const id = nextId++;
       timers.push({ id, due: now + ms, callback });
       return id;
@@ -62,7 +61,14 @@ export function createFakeClock(): FakeClock {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Fake transport: each dial is recorded; the test holds the LinkEvents and plays the broker.
+// Fake transport: each dial is recorded; the test holds the connection's events and plays the broker.
+
+/** The link's reports to the client, by name (the client takes them all through one listener). */
+export interface LinkEvents {
+  opened(): void;
+  received(bytes: string): void;
+  closed(): void;
+}
 
 export interface FakeConnection {
   events: LinkEvents;
@@ -90,13 +96,18 @@ export function createFakeBroker(clock: Clock): FakeBroker {
     refuseDials(count) {
       toRefuse = count;
     },
-    dial(events) {
+    dial(listener) {
       broker.dialTimes.push(clock.now());
       if (toRefuse > 0) {
         toRefuse--;
         // Espruino throws a plain object, not an Error.
         throw { type: "InternalError", message: "Unable to create socket" };
       }
+      const events: LinkEvents = {
+        opened: () => listener(true),
+        received: (bytes) => listener(bytes),
+        closed: () => listener(false),
+      };
       const connection: FakeConnection = { events, writes: [], closeCalls: 0, failWrites: false };
       broker.connections.push(connection);
       return {
@@ -104,7 +115,7 @@ export function createFakeBroker(clock: Clock): FakeBroker {
           if (connection.failWrites) throw new Error("socket is closed");
           connection.writes.push(bytes);
         },
-        close() {
+        end() {
           connection.closeCalls++;
         },
       };
