@@ -1,5 +1,7 @@
 // Wires config -> board -> client -> app. This file is the bundle's entry: it exports nothing and starts itself.
-// Everything under firmware/ is written in the dialect Espruino runs: see firmware/README.md.
+// Everything under firmware/ is written in the dialect Espruino runs: see firmware/README.md. Each function object
+// costs the board RAM, so Espruino's own functions are passed as they are where their shape fits (console.log,
+// setTimeout), and settings left at their defaults are not passed at all.
 import { createLedApp } from "./app/led";
 import { runAtBoot } from "./board/boot";
 import { watchButton } from "./board/button";
@@ -8,16 +10,9 @@ import { netDial } from "./board/net-link";
 import { createLedOutput, createPwmOutput } from "./board/pin";
 import { tlsDial } from "./board/tls-link";
 import { joinWifi } from "./board/wifi";
-import { Client, createClient } from "./mqtt/client";
+import { Client, ClientOptions, createClient } from "./mqtt/client";
 
-function log(message: string) {
-  console.log(message);
-}
-
-/** A valid MQTT 3.1.1 client id (1-23 of [0-9a-zA-Z]) from the board's serial number. */
-function defaultClientId(): string {
-  return ("led" + getSerial().replace(/[^0-9a-zA-Z]/g, "")).substr(0, 23);
-}
+const log: (message: string) => void = console.log;
 
 let client: Client | null = null;
 
@@ -28,9 +23,7 @@ function start() {
     publish: function (topic: string, payload: string, retain: boolean) {
       if (client) client.publish(topic, payload, retain, CONFIG.stateQos);
     },
-    defer: function (report: () => void) {
-      setTimeout(report, 0);
-    },
+    defer: setTimeout,
     // A refused command: on the console, and on the error topic where one is configured.
     log:
       CONFIG.errorTopic !== undefined
@@ -40,21 +33,22 @@ function start() {
           }
         : log,
   });
-  if (CONFIG.buttonPin !== undefined) watchButton(CONFIG.buttonPin, app.toggle);
-  joinWifi(CONFIG.wifiSsid, CONFIG.wifiPassword, log, function () {
+  if (CONFIG.buttonPin !== undefined) {
+    watchButton(CONFIG.buttonPin, function () {
+      app.message(CONFIG.baseTopic, "toggle");
+    });
+  }
+  function connect() {
     // mqtts:// dials only TLS: there is no plain fallback in a TLS build.
     const dial = CONFIG.mqttTls
       ? tlsDial(CONFIG.mqttHost, CONFIG.mqttPort, { ca: CONFIG.mqttCa as string, cert: CONFIG.mqttCert, key: CONFIG.mqttKey }, log)
       : netDial(CONFIG.mqttHost, CONFIG.mqttPort);
-    const clientId = CONFIG.clientId ?? defaultClientId();
-    client = createClient(dial, espruinoClock, {
+    // Without one configured, a valid MQTT 3.1.1 client id (1-23 of [0-9a-zA-Z]) from the board's serial number.
+    const clientId = CONFIG.clientId ?? ("led" + getSerial().replace(/[^0-9a-zA-Z]/g, "")).substr(0, 23);
+    const options: ClientOptions = {
       clientId: clientId,
       keepalive: CONFIG.keepalive,
-      clean: CONFIG.cleanSession,
-      queueLimit: CONFIG.offlineQueue,
       will: app.will,
-      username: CONFIG.mqttUsername,
-      password: CONFIG.mqttPassword,
       maxPacketSize: CONFIG.maxPacketSize,
       reconnectMin: 1000,
       reconnectMax: CONFIG.reconnectMaxSeconds * 1000,
@@ -70,9 +64,18 @@ function start() {
         log("MQTT disconnected: " + reason);
       },
       log: log,
-    });
+    };
+    // Each only where set: the client's defaults are clean session, no queue, no credentials.
+    if (!CONFIG.cleanSession) options.clean = false;
+    if (CONFIG.offlineQueue) options.queueLimit = CONFIG.offlineQueue;
+    if (CONFIG.mqttUsername !== undefined) options.username = CONFIG.mqttUsername;
+    if (CONFIG.mqttPassword !== undefined) options.password = CONFIG.mqttPassword;
+    client = createClient(dial, espruinoClock, options);
     client.subscribe(CONFIG.baseTopic, CONFIG.commandQos, app.message);
-  });
+  }
+  // With no SSID the board uses whatever network it has (saved WiFi settings, Ethernet), and carries no WiFi code.
+  if (CONFIG.wifiSsid !== undefined) joinWifi(CONFIG.wifiSsid, CONFIG.wifiPassword, log, connect);
+  else connect();
 }
 
 /** A graceful stop (reset, save, load): say we are going offline, since a DISCONNECT discards the Will. */

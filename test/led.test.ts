@@ -141,10 +141,10 @@ describe("createLedApp", () => {
     });
   });
 
-  test("toggle() (the board's button) flips the LED and reports each state, like a toggle command", () => {
+  test("toggle, as the board's button sends it, flips the LED and reports each state", () => {
     const r = createRecordedApp();
-    r.app.toggle();
-    r.app.toggle();
+    r.app.message("led", "toggle");
+    r.app.message("led", "toggle");
     r.app.message("led", "toggle");
     assert.deepEqual(r.led, [false, true, false, true]);
     assert.deepEqual(r.published.map((p) => p[1]), ["on", "off", "on"]);

@@ -109,11 +109,12 @@ export interface LedAppOptions {
   setLed(on: boolean, level?: number): void;
   publish(topic: string, payload: string, retain: boolean): void;
   /**
-   * Runs `report` after the commands that arrived together (main.ts: a timer of 0 ms). Commands that come in one
-   * burst then cost one state report, not one each: on an ESP8266-shaped Espruino, 1,000 commands back to back with a
-   * report each ran out of memory (every 9-byte command made a 16-byte report, faster than the socket sent them).
+   * Runs `report` after the commands that arrived together; `ms` is always 0, so that main.ts passes Espruino's
+   * setTimeout as it is. Commands that come in one burst then cost one state report, not one each: on an
+   * ESP8266-shaped Espruino, 1,000 commands back to back with a report each ran out of memory (every 9-byte command
+   * made a 16-byte report, faster than the socket sent them).
    */
-  defer(report: () => void): void;
+  defer(report: () => void, ms: number): void;
   /** Reports a refused payload (main.ts also publishes it on the error topic, where one is configured). */
   log(message: string): void;
 }
@@ -123,10 +124,8 @@ export interface LedApp {
   will: { topic: string; payload: string; qos: number; retain: boolean };
   /** Call after every accepted (re)connect. */
   connected(): void;
-  /** A message on the command topic (the subscription's handler). */
+  /** A message on the command topic (the subscription's handler); the board's button sends "toggle" here too. */
   message(topic: string, payload: string): void;
-  /** A toggle from the board itself (its button). */
-  toggle(): void;
 }
 
 /**
@@ -145,28 +144,29 @@ export function createLedApp(options: LedAppOptions): LedApp {
   let reportPending = false;
 
   /** Reports the state once the current burst of commands is done: the last state is the one that counts. */
-  function reportState() {
-    if (reportPending) return;
-    reportPending = true;
-    options.defer(function () {
-      reportPending = false;
-      options.publish(stateTopic, isOn ? "on" : "off", true);
-      if (LED_BRIGHTNESS) options.publish(stateTopic + "/json", '{"state":"' + (isOn ? "ON" : "OFF") + '","brightness":' + level + "}", true);
-    });
+  function report() {
+    reportPending = false;
+    options.publish(stateTopic, isOn ? "on" : "off", true);
+    if (LED_BRIGHTNESS) options.publish(stateTopic + "/json", '{"state":"' + (isOn ? "ON" : "OFF") + '","brightness":' + level + "}", true);
   }
 
+  /** Applies a command (Command.Off, On or Toggle), or with Command.Invalid changes nothing; then reports, once per burst. */
   function apply(command: number) {
-    isOn = command == Command.Toggle ? !isOn : command == Command.On;
-    if (LED_BRIGHTNESS) options.setLed(isOn, level);
-    else options.setLed(isOn);
-    reportState();
+    if (command != Command.Invalid) {
+      isOn = command == Command.Toggle ? !isOn : command == Command.On;
+      if (LED_BRIGHTNESS) options.setLed(isOn, level);
+      else options.setLed(isOn);
+    }
+    if (reportPending) return;
+    reportPending = true;
+    options.defer(report, 0);
   }
 
   return {
     will: { topic: availabilityTopic, payload: "offline", qos: 0, retain: true },
     connected: function () {
       options.publish(availabilityTopic, "online", true);
-      reportState();
+      apply(Command.Invalid);
     },
     message: function (topic: string, payload: string) {
       if (topic != options.baseTopic) return;
@@ -190,9 +190,6 @@ export function createLedApp(options: LedAppOptions): LedApp {
         "refused payload on " + topic + ": " + JSON.stringify(payload.substr(0, 16)) + (payload.length > 16 ? "..." : "") +
           " (expected on/off/toggle/1/0/true/false" + (LED_JSON ? ' or JSON {"state":"on"' + (LED_BRIGHTNESS ? ',"brightness":0-255}' : "}") : "") + ")",
       );
-    },
-    toggle: function () {
-      apply(Command.Toggle);
     },
   };
 }

@@ -4,19 +4,14 @@
 const REJOIN_DELAY = 10000;
 
 /**
- * Calls `ready` once the board is on the network. With no SSID it uses whatever the board has (saved WiFi
- * settings, Ethernet, or no Wifi module at all). A dropped link is rejoined; the MQTT client's own reconnect
- * brings the session back once the network is there again.
+ * Joins `ssid` and calls `ready` once the board is on it (at once on a build with no Wifi module at all). A
+ * dropped link is rejoined; the MQTT client's own reconnect brings the session back once the network is there again.
  */
-export function joinWifi(ssid: string | undefined, password: string | undefined, log: (message: string) => void, ready: () => void) {
+export function joinWifi(ssid: string, password: string | undefined, log: (message: string) => void, ready: () => void) {
   let wifi: EspruinoWifi;
   try {
     wifi = require("Wifi");
   } catch (error) {
-    ready();
-    return;
-  }
-  if (ssid === undefined) {
     ready();
     return;
   }
@@ -34,7 +29,7 @@ export function joinWifi(ssid: string | undefined, password: string | undefined,
   }
   function join() {
     log("WiFi: joining " + ssid);
-    wifi.connect(ssid as string, { password: password }, function (error: string | null) {
+    wifi.connect(ssid, { password: password }, function (error: string | null) {
       if (error) return rejoinLater(error);
       log("WiFi: joined");
       if (!isReady) {

@@ -93,19 +93,24 @@ function field(bytes: string): string {
   return u16(bytes.length) + bytes;
 }
 
-/** The remaining-length varint: 7 bits a byte, low first, 1 to 4 bytes (up to 268,435,455). */
-export function encodeLength(length: number): string {
-  let out = "";
+/**
+ * A packet: its first byte, the remaining-length varint (7 bits a byte, low first, 1 to 4 bytes, up to
+ * 268,435,455) counting `body` and `more` bytes the caller writes after it, then `body`.
+ */
+function packet(firstByte: number, body: string, more: number): string {
+  let out = chr(firstByte);
+  let length = body.length + more;
   do {
     const digit = length % 128;
     length = (length - digit) / 128;
     out += chr(length > 0 ? digit | 128 : digit);
   } while (length > 0);
-  return out;
+  return out + body;
 }
 
-function packet(firstByte: number, body: string): string {
-  return chr(firstByte) + encodeLength(body.length) + body;
+/** The remaining-length varint alone. */
+export function encodeLength(length: number): string {
+  return packet(0, "", length).substr(1);
 }
 
 export function encodeConnect(options: ConnectOptions): string {
@@ -127,7 +132,7 @@ export function encodeConnect(options: ConnectOptions): string {
     payload += field(password);
   }
   // "\0\x04MQTT" protocol name, level 4 (3.1.1), connect flags, keepalive.
-  return packet(0x10, "\0\x04MQTT\x04" + chr(flags) + u16(options.keepalive) + payload);
+  return packet(0x10, "\0\x04MQTT\x04" + chr(flags) + u16(options.keepalive) + payload, 0);
 }
 
 /**
@@ -142,31 +147,26 @@ export function encodePublishHeader(
   dup: boolean,
   id: number,
 ): string {
-  const variable = field(topic) + (qos ? u16(id) : "");
-  return (
-    chr(0x30 | (dup ? 8 : 0) | (qos << 1) | (retain ? 1 : 0)) +
-    encodeLength(variable.length + payloadLength) +
-    variable
-  );
+  return packet(0x30 | (dup ? 8 : 0) | (qos << 1) | (retain ? 1 : 0), field(topic) + (qos ? u16(id) : ""), payloadLength);
 }
 
 /** One SUBSCRIBE for several topic filters, each with its requested QoS (0 where `qos` has no entry). */
 export function encodeSubscribe(id: number, filters: string[], qos: number[]): string {
   let body = u16(id);
   for (let i = 0; i < filters.length; i++) body += field(filters[i] as string) + chr(qos[i] ?? 0);
-  return packet(0x82, body);
+  return packet(0x82, body, 0);
 }
 
 /** UNSUBSCRIBE for several topic filters. */
 export function encodeUnsubscribe(id: number, filters: string[]): string {
   let body = u16(id);
   for (let i = 0; i < filters.length; i++) body += field(filters[i] as string);
-  return packet(0xa2, body);
+  return packet(0xa2, body, 0);
 }
 
 /** PUBACK, PUBREC, PUBREL or PUBCOMP for packet `id`; PUBREL's fixed-header flags are 0010. */
 export function encodeAck(type: PacketType, id: number): string {
-  return packet((type << 4) | (type == PacketType.Pubrel ? 2 : 0), u16(id));
+  return packet((type << 4) | (type == PacketType.Pubrel ? 2 : 0), u16(id), 0);
 }
 
 export const PINGREQ = "\xc0\0";
