@@ -52,8 +52,12 @@ interface EspruinoSocket extends EspruinoEmitter {
 }
 
 interface EspruinoNet {
-  /** Returns the socket at once; `onConnect` runs on a later pass. A refused connect may throw synchronously. */
-  connect(options: { host: string; port: number }, onConnect: () => void): EspruinoSocket;
+  /**
+   * Returns the socket at once; `onConnect` runs on a later pass, given the socket. A refused connect may throw
+   * synchronously. Events: 'data' (a string), 'end' (no argument; always once, before 'close', whatever closed it),
+   * 'close' (hadError, a boolean), 'error' (an object with code and message).
+   */
+  connect(options: { host: string; port: number }, onConnect: (socket: EspruinoSocket) => void): EspruinoSocket;
 }
 
 /**
@@ -62,7 +66,7 @@ interface EspruinoNet {
  * parse throws at once; a failed handshake prints an InternalError and closes the socket ('end', 'close').
  */
 interface EspruinoTls {
-  connect(options: { host: string; port: number; ca?: string; cert?: string; key?: string }, onConnect: () => void): EspruinoSocket;
+  connect(options: { host: string; port: number; ca?: string; cert?: string; key?: string }, onConnect: (socket: EspruinoSocket) => void): EspruinoSocket;
 }
 
 interface EspruinoWifi extends EspruinoEmitter {

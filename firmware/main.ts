@@ -3,7 +3,6 @@
 // costs the board RAM, so Espruino's own functions are passed as they are where their shape fits (console.log,
 // setTimeout), and settings left at their defaults are not passed at all.
 import { createLedApp } from "./app/led";
-import { runAtBoot } from "./board/boot";
 import { watchButton } from "./board/button";
 import { espruinoClock } from "./board/clock";
 import { netDial } from "./board/net-link";
@@ -15,8 +14,11 @@ import { Client, ClientOptions, createClient } from "./mqtt/client";
 const log: (message: string) => void = console.log;
 
 let client: Client | null = null;
+let running = false;
 
 function start() {
+  if (running) return;
+  running = true;
   const app = createLedApp({
     baseTopic: CONFIG.baseTopic,
     setLed: CONFIG.ledBrightness ? createPwmOutput(CONFIG.ledPin, CONFIG.ledActiveLow) : createLedOutput(CONFIG.ledPin, CONFIG.ledActiveLow),
@@ -60,9 +62,6 @@ function start() {
               app.connected();
             }
           : app.connected,
-      onDisconnect: function (reason: string) {
-        log("MQTT disconnected: " + reason);
-      },
       log: log,
     };
     // Each only where set: the client's defaults are clean session, no queue, no credentials.
@@ -80,10 +79,16 @@ function start() {
 
 /** A graceful stop (reset, save, load): say we are going offline, since a DISCONNECT discards the Will. */
 function stop() {
+  running = false;
   if (!client) return;
   client.publish(CONFIG.baseTopic + "/availability", "offline", true);
   client.stop();
   client = null;
 }
 
-runAtBoot(start, stop);
+// Start at power-up. Code saved to flash as boot code runs at every boot; code saved with save() does not run again
+// but gets E's 'init' event. Running on load and on 'init' (start() runs once) covers both; 'kill' (before save(),
+// reset() or load()) stops us so that a saved image restarts cleanly from 'init'.
+E.on("init", start);
+E.on("kill", stop);
+start();

@@ -416,7 +416,7 @@ export class EspruinoSim extends EventEmitter {
 
   private makeNet() {
     return {
-      connect: (options: { host: string; port: number }, onConnect?: () => void) => this.openSocket(options, onConnect),
+      connect: (options: { host: string; port: number }, onConnect?: (socket: unknown) => void) => this.openSocket(options, onConnect),
     };
   }
 
@@ -426,7 +426,7 @@ export class EspruinoSim extends EventEmitter {
    */
   private makeTls() {
     return {
-      connect: (options: { host: string; port: number; ca?: unknown; cert?: unknown; key?: unknown }, onConnect?: () => void) =>
+      connect: (options: { host: string; port: number; ca?: unknown; cert?: unknown; key?: unknown }, onConnect?: (socket: unknown) => void) =>
         this.openSocket(options, onConnect, () => ({
           ca: options.ca === undefined ? undefined : derCertificate(options.ca, "ca"),
           cert: options.cert === undefined ? undefined : derCertificate(options.cert, "cert"),
@@ -440,7 +440,7 @@ export class EspruinoSim extends EventEmitter {
    * connect() of `net` and `tls`: no network without WiFi; then (for `tls`) the certificates are read, a refused
    * connect throws at once (refusal "throw"), and the socket is opened and announced.
    */
-  private openSocket(options: { host: string; port: number }, onConnect: (() => void) | undefined, secure?: () => SimTlsOptions) {
+  private openSocket(options: { host: string; port: number }, onConnect: ((socket: unknown) => void) | undefined, secure?: () => SimTlsOptions) {
     if (!this.wifiUp) throw internalError("Unable to create socket");
     const tls = secure?.();
     if (this.options.refusal !== "event") probeSynchronously(options.host, options.port);
@@ -619,7 +619,7 @@ export class SimSocket extends EventEmitter {
     readonly host: string,
     readonly port: number,
     private readonly readSize: number,
-    onConnect?: () => void,
+    onConnect?: (socket: unknown) => void,
     tls?: SimTlsOptions,
   ) {
     super();
@@ -666,11 +666,12 @@ export class SimSocket extends EventEmitter {
       this.node = nodeNet.connect({ host, port });
     }
     this.node.setNoDelay(true);
-    // Espruino offers both the connect callback and a 'connect' event (firmware should use one of them).
+    // Espruino offers both the connect callback and a 'connect' event (firmware should use one of them); both are
+    // given the socket (socketserver.c queues them with the connection as their one argument).
     this.node.on("connect", () => {
       this.opened = true;
-      if (onConnect) sim.guard(onConnect);
-      emitLater(sim, this.espruinoFace, "connect", []);
+      if (onConnect) sim.guard(() => onConnect(this.espruinoFace));
+      emitLater(sim, this.espruinoFace, "connect", [this.espruinoFace]);
     });
     this.node.on("data", (data: Buffer) => {
       this.bytesIn += data.length;

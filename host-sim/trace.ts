@@ -9,15 +9,14 @@ import {
   badUtf8,
   DecodeError,
   decodePacket,
-  DISCONNECT,
   encodeAck,
   encodeConnect,
   encodePublishHeader,
   encodeSubscribe,
   encodeUnsubscribe,
+  FixedPacket,
   Packet,
   PacketType,
-  PINGREQ,
 } from "../firmware/mqtt/packet.ts";
 import type { SimSocket } from "./runtime.ts";
 
@@ -444,8 +443,8 @@ function parseBody(type: number, flags: number, w: Walk): Parsed {
         walk: w,
         summary: name,
         packet: base,
-        ...(type === PacketType.Pingreq ? { reencoded: { how: "PINGREQ", bytes: PINGREQ } } : {}),
-        ...(type === PacketType.Disconnect ? { reencoded: { how: "DISCONNECT", bytes: DISCONNECT } } : {}),
+        ...(type === PacketType.Pingreq ? { reencoded: { how: "PINGREQ", bytes: FixedPacket.Pingreq as string } } : {}),
+        ...(type === PacketType.Disconnect ? { reencoded: { how: "DISCONNECT", bytes: FixedPacket.Disconnect as string } } : {}),
       };
     }
   }

@@ -149,8 +149,8 @@ describe("the bundle", () => {
     const defaults = (await buildFirmware({ outfile: null, configFile: null, env: {} })).code;
     assert.match(defaults, /"state"/, "JSON commands are on by default");
     const withAuth = (await buildFirmware({ outfile: null, configFile: null, env: { MQTT_URL: "mqtt://user:pw@127.0.0.1" } })).code;
-    assert.doesNotMatch(plain, /username:"/);
-    assert.match(withAuth, /username:"user"/);
+    assert.doesNotMatch(plain, /username="/);
+    assert.match(withAuth, /username="user"/);
     assert.doesNotMatch(plain, /CONFIG/);
     // Neither TLS, JSON commands, brightness, an error topic nor discovery leaves a trace in a build without them.
     assert.doesNotMatch(plain, /tls|atob|analogWrite|brightness|"state"|transition|homeassistant|\/json/);

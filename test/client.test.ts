@@ -337,6 +337,7 @@ describe("reconnect after the link closes", () => {
     assert.equal(h.client.isConnected(), false);
     assert.equal(h.disconnects.length, 1, "onDisconnect once");
     assert.ok(h.disconnects[0]!.length > 0, "with a reason");
+    assert.ok(h.log.includes("MQTT disconnected: " + h.disconnects[0]), "and logged, as the connect is: " + h.log.join("\n"));
     assertNextDialAfter(h, 500);
     const second = h.latest();
     assert.notEqual(second, first);

@@ -11,16 +11,15 @@ import {
   createReader,
   DecodeError,
   decodePacket,
-  DISCONNECT,
   encodeAck,
   encodeConnect,
   encodeLength,
   encodePublishHeader,
   encodeSubscribe,
   encodeUnsubscribe,
+  FixedPacket,
   Packet,
   PacketType,
-  PINGREQ,
 } from "../firmware/mqtt/packet.ts";
 import { describePacket, explainStream } from "../host-sim/trace.ts";
 
@@ -108,9 +107,9 @@ function deviceEncode(f: Fields): string | undefined {
     case "unsubscribe":
       return encodeUnsubscribe(f.messageId, f.unsubscriptions);
     case "pingreq":
-      return PINGREQ;
+      return FixedPacket.Pingreq;
     case "disconnect":
-      return DISCONNECT;
+      return FixedPacket.Disconnect;
     default:
       return undefined;
   }

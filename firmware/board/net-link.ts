@@ -2,23 +2,17 @@
 import { Dial, LinkListener } from "../mqtt/client";
 
 /**
- * Dials host:port over TCP. The socket itself is the client's Link (write, end), and the client's listener takes
- * its 'data' as it is: no function of our own per connection but the two below. Espruino throws at once on a
- * refused connect; the client treats that as a close.
+ * Dials host:port over TCP. The socket itself is the client's Link (write, end), and the client's listener is the
+ * socket's own callbacks as they are, so a connection costs no function of ours: the connect callback (given the
+ * socket), 'data' (a string) and 'end' (nothing; Espruino gives it once, before 'close', however the link ended,
+ * an 'error' included). Espruino throws at once on a refused connect; the client treats that as a close.
  */
 export function netDial(host: string, port: number): Dial {
   return function (listener: LinkListener) {
-    function closed() {
-      listener(false);
-    }
     // Use the connect callback, not also .on('connect'): both together crashed a debug build of Espruino.
-    const socket = (require("net") as EspruinoNet).connect({ host: host, port: port }, function () {
-      listener(true);
-    });
+    const socket = (require("net") as EspruinoNet).connect({ host: host, port: port }, listener);
     socket.on("data", listener);
-    // A close gives 'end' then 'close'; on ESP8266 failures may come as 'error'. The client takes the first.
-    socket.on("close", closed);
-    socket.on("error", closed);
+    socket.on("end", listener);
     return socket;
   };
 }

@@ -29,7 +29,7 @@ export function tlsDial(host: string, port: number, files: TlsFiles, log: (messa
     function closed() {
       if (!answered) log("TLS: " + host + ":" + port + " closed the link before the broker answered: handshake failed? (check mqttCaFile and that the port is the broker's TLS listener)");
       answered = true;
-      listener(false);
+      listener();
     }
     // Certificates go as binary strings of DER bytes, decoded for each connect rather than kept decoded in RAM.
     const options: { host: string; port: number; ca: string; cert?: string; key?: string } = { host: host, port: port, ca: atob(files.ca) };
@@ -37,9 +37,7 @@ export function tlsDial(host: string, port: number, files: TlsFiles, log: (messa
       options.cert = atob(files.cert);
       options.key = atob(files.key);
     }
-    const socket = tls.connect(options, function () {
-      listener(true);
-    });
+    const socket = tls.connect(options, listener);
     socket.on("data", function (bytes: string) {
       answered = true;
       listener(bytes);

@@ -7,15 +7,14 @@
 import {
   createReader,
   DecodeError,
-  DISCONNECT,
   encodeAck,
   encodeConnect,
   encodePublishHeader,
   encodeSubscribe,
   encodeUnsubscribe,
+  FixedPacket,
   Packet,
   PacketType,
-  PINGREQ,
   Will,
 } from "./packet";
 import { topicMatches } from "./topic";
@@ -39,11 +38,12 @@ export interface Link {
 }
 
 /**
- * What a link reports, all through one function (so a socket's 'data' listener can be this function itself): `true`
- * once it is open, each string of bytes received, `false` once it is closed (after `true` or instead of it). A
- * second `false` (a socket's 'error' and then its 'close') is ignored.
+ * What a link reports, all through one function, shaped so that an Espruino socket's own callbacks can be this
+ * function itself: an object (the socket: Espruino's connect callback gets it) once it is open, each string of bytes
+ * received ('data'), nothing once it is closed ('end', after the open or instead of it). Reports after the close
+ * are ignored.
  */
-export type LinkListener = (event: string | boolean) => void;
+export type LinkListener = (event?: string | object) => void;
 
 /** Opens a connection to the broker. May throw at once (Espruino throws on a refused connect): that counts as closed. */
 export type Dial = (listener: LinkListener) => Link;
@@ -80,8 +80,8 @@ export interface ClientOptions {
   queueLimit?: number;
   /** After each accepted CONNACK (and the SUBSCRIBE sent with it). May publish. */
   onConnect(sessionPresent: boolean): void;
-  /** After a connection that had been accepted is lost. */
-  onDisconnect(reason: string): void;
+  /** After a connection that had been accepted is lost (the client also logs "MQTT disconnected: " and the reason). */
+  onDisconnect?(reason: string): void;
   /** Messages that no subscription's own handler took. */
   onMessage?: MessageHandler;
   log(message: string): void;
@@ -108,10 +108,13 @@ export interface Client {
   isConnected(): boolean;
 }
 
-/** How long to wait for CONNACK once the socket is open, in milliseconds. */
-const CONNACK_TIMEOUT = 10000;
-/** A connection that stayed up this long (ms) was a good one: the backoff starts again from the bottom. */
-const STABLE_CONNECTION = 10000;
+/** In milliseconds; a const enum, so the build writes the numbers where they are used (a constant would cost RAM). */
+const enum Delay {
+  /** How long to wait for CONNACK once the socket is open. */
+  ConnackTimeout = 10000,
+  /** A connection that stayed up this long was a good one: the backoff starts again from the bottom. */
+  StableConnection = 10000,
+}
 
 /** A publish on its way: `stage` 1 once a QoS 2 message got its PUBREC (PUBREL sent, PUBCOMP awaited). */
 interface Outgoing {
@@ -224,7 +227,7 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
     }
     const idle = now - lastSent;
     if (idle >= keepaliveMs) {
-      if (!send(PINGREQ)) return;
+      if (!send(FixedPacket.Pingreq)) return;
       pingSentAt = now;
       return arm(keepaliveMs / 2, tick);
     }
@@ -324,9 +327,11 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
     const mySession = ++session;
     const read = createReader(options.maxPacketSize, handle, handle);
     try {
-      link = dial(function (event: string | boolean) {
+      link = dial(function (event?: string | object) {
         if (mySession != session) return;
-        if (event === true) {
+        if (typeof event == "string") {
+          read(event);
+        } else if (event) {
           pendingSubscribes = {};
           const sent = send(encodeConnect({
             clientId: options.clientId,
@@ -336,11 +341,9 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
             username: options.username,
             password: options.password,
           }));
-          if (sent) arm(CONNACK_TIMEOUT, tick);
-        } else if (event === false) {
-          drop("connection closed");
+          if (sent) arm(Delay.ConnackTimeout, tick);
         } else {
-          read(event);
+          drop("connection closed");
         }
       });
     } catch (error) {
@@ -366,8 +369,9 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
       }
     }
     if (wasConnected) {
-      if (clock.now() - connectedAt >= STABLE_CONNECTION) failures = 0;
-      options.onDisconnect(reason);
+      if (clock.now() - connectedAt >= Delay.StableConnection) failures = 0;
+      options.log("MQTT disconnected: " + reason);
+      if (options.onDisconnect) options.onDisconnect(reason);
     }
     if (stopped) return;
     // Exponential backoff with jitter (50-100% of the step), so a fleet does not reconnect in step.
@@ -412,7 +416,7 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
     },
     stop: function () {
       stopped = true;
-      if (connected) send(DISCONNECT);
+      if (connected) send(FixedPacket.Disconnect);
       drop("stopped");
     },
     isConnected: function () {

@@ -169,12 +169,10 @@ export function encodeAck(type: PacketType, id: number): string {
   return packet((type << 4) | (type == PacketType.Pubrel ? 2 : 0), u16(id), 0);
 }
 
-export const PINGREQ = "\xc0\0";
-export const DISCONNECT = "\xe0\0";
-
-/** Big-endian 16 bits at `at`; bytes past the end read as 0 (bit operators turn NaN into 0). */
-function readU16(bytes: string, at: number): number {
-  return (bytes.charCodeAt(at) << 8) | bytes.charCodeAt(at + 1);
+/** The packets that are always the same two bytes: a const enum, so the build writes them where they are used. */
+export const enum FixedPacket {
+  Pingreq = "\xc0\0",
+  Disconnect = "\xe0\0",
 }
 
 /**
@@ -213,14 +211,15 @@ export function decodePacket(firstByte: number, body: string): Packet | DecodeEr
   if (!((0x2afc >> type) & 1)) return DecodeError.BadType;
   if (type == PacketType.Publish) {
     const qos = (flags >> 1) & 3;
-    let at = 2 + readU16(body, 0);
+    // Big-endian 16-bit fields; bytes past the end read as 0 (bit operators turn NaN into 0).
+    let at = 2 + ((body.charCodeAt(0) << 8) | body.charCodeAt(1));
     if (qos > 2) return DecodeError.BadFlags;
     if (at + (qos ? 2 : 0) > size) return DecodeError.BadSize;
     const topic = body.substring(2, at);
     if (at < 3 || badUtf8(topic)) return DecodeError.BadTopic;
     result.topic = topic;
     if (qos) {
-      result.id = readU16(body, at);
+      result.id = (body.charCodeAt(at) << 8) | body.charCodeAt(at + 1);
       at += 2;
     }
     result.payload = body.substr(at);
@@ -239,7 +238,7 @@ export function decodePacket(firstByte: number, body: string): Packet | DecodeEr
     result.sessionPresent = first == 1;
     result.code = body.charCodeAt(1);
   } else if (type < PacketType.Pingresp) {
-    result.id = readU16(body, 0);
+    result.id = (body.charCodeAt(0) << 8) | body.charCodeAt(1);
     if (type == PacketType.Suback) {
       const granted: number[] = (result.granted = []);
       for (let i = 2; i < size; i++) {

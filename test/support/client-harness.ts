@@ -104,9 +104,9 @@ export function createFakeBroker(clock: Clock): FakeBroker {
         throw { type: "InternalError", message: "Unable to create socket" };
       }
       const events: LinkEvents = {
-        opened: () => listener(true),
+        opened: () => listener({}),
         received: (bytes) => listener(bytes),
-        closed: () => listener(false),
+        closed: () => listener(),
       };
       const connection: FakeConnection = { events, writes: [], closeCalls: 0, failWrites: false };
       broker.connections.push(connection);
