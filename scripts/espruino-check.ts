@@ -8,9 +8,8 @@
 // ./espruino.flash there), uploads the bundle as `npm run flash` does (SAVE_ON_SEND=1: saved to flash as .bootcde,
 // then load()), and reads `process.memory()` over one telnet connection to the REPL: after start, once connected,
 // after 1,000 commands sent one at a time, after 1,000 commands sent back to back, and twice more a few seconds apart.
-//
-// The telnet console itself costs a few variables (an empty REPL: 61 without a client, 59 with one on the
-// ESP8266-shaped build); the same connection is kept for every reading so that the cost is the same in each.
+// The telnet console itself costs a few variables: the first row reads the empty interpreter with a console
+// attached, before the upload, so the firmware's own share is each later row minus that one.
 import { spawn, type ChildProcess } from "node:child_process";
 import { accessSync, constants, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -235,6 +234,12 @@ async function main(): Promise<number> {
     console.log(`interpreter ${bin} (pid ${interpreter.pid}) --telnet in ${workDir}`);
     const child = interpreter;
     await waitForPort(TELNET_PORT, "the interpreter's telnet REPL", () => (child.exitCode !== null ? `the interpreter exited with ${child.exitCode}` : null));
+    // The empty interpreter with its telnet console attached: what the console itself costs, to subtract.
+    const empty = await Console.open(TELNET_PORT);
+    await sleep(200);
+    rows.push({ stage: "empty interpreter, telnet console only", memory: await empty.memory(), obeyed: "" });
+    empty.close();
+    await sleep(200);
     await upload(bundle, offlineDir);
 
     // 3. Memory, over one telnet connection kept to the end.
@@ -333,7 +338,7 @@ async function main(): Promise<number> {
     for (const [text, count] of [...said].slice(0, 25)) console.log(`  ${text}${count > 1 ? ` (x${count})` : ""}`);
 
     // 4. The table.
-    console.log(`\n${label}: process.memory() over the telnet REPL (one connection; its console costs a few vars)`);
+    console.log(`\n${label}: process.memory() over the telnet REPL (one connection; its console costs the vars of the first row)`);
     const header = ["stage", "usage (vars)", "total", "blocksize", "commands obeyed"];
     const body = rows.map((r) => [r.stage, String(r.memory.usage), String(r.memory.total), String(r.memory.blocksize), r.obeyed]);
     const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => row[i]!.length)));
