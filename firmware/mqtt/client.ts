@@ -194,8 +194,9 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
   }
 
   /**
-   * The in-flight message with this id and QoS: removed from the window and the queue flushed (`stage` 0, the
-   * message's PUBACK or PUBCOMP), or marked past PUBREC (`stage` 1).
+   * The in-flight message with this id and QoS: removed from the window (`stage` 0, its PUBACK or PUBCOMP) or marked
+   * past PUBREC (`stage` 1); then the queue is flushed as far as the window allows. One function for both, as each
+   * function costs the board RAM; id -1 matches no message and only flushes.
    */
   const acknowledge = !(MQTT_QOS1 || MQTT_QUEUE) ? null : function (id: number, qos: number, stage: number) {
     for (let i = 0; i < inflight.length; i++) {
@@ -270,6 +271,7 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
           if (!(message.stage ? send(encodeAck(PacketType.Pubrel, message.id)) : send("", message, true))) return;
         }
       }
+      // Then what waited in the queue while we were offline.
       if (MQTT_QUEUE) acknowledge!(-1, 0, 0);
       if (!connected) return;
       // Counted from our last packet (CONNECT, SUBSCRIBE or a re-send), not from the CONNACK.
