@@ -70,7 +70,7 @@ export interface ClientOptions {
   /** First reconnect delay and the cap it doubles up to, in milliseconds. */
   reconnectMin: number;
   reconnectMax: number;
-  /** QoS 1 and 2 publishes sent and not yet acknowledged, at most (default 4). More wait in the queue. */
+  /** QoS 1 and 2 publishes sent and not yet acknowledged, at most (default 4: Default.InflightMax). More wait in the queue. */
   inflightMax?: number;
   /**
    * Publishes held while disconnected or while the in-flight window is full, at most (default 0: none; publish
@@ -114,6 +114,12 @@ const enum Delay {
   ConnackTimeout = 10000,
   /** A connection that stayed up this long was a good one: the backoff starts again from the bottom. */
   StableConnection = 10000,
+}
+
+/** Defaults of ClientOptions the client reads in more than one place: a const enum too, for the same reason. */
+const enum Default {
+  /** `inflightMax` when not given. */
+  InflightMax = 4,
 }
 
 /** A publish on its way: `stage` 1 once a QoS 2 message got its PUBREC (PUBREL sent, PUBCOMP awaited). */
@@ -209,7 +215,7 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
     // Sends queued messages, oldest first, while the link and the window allow. A failed write drops the link,
     // which ends the loop: `connected` turns false.
     if (MQTT_QUEUE) {
-      while (connected && queue.length && (!(queue[0] as Outgoing).qos || inflight.length < (options.inflightMax || 4))) {
+      while (connected && queue.length && (!(queue[0] as Outgoing).qos || inflight.length < (options.inflightMax || Default.InflightMax))) {
         send("", queue.shift() as Outgoing);
       }
     }
@@ -390,7 +396,7 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
     publish: function (topic: string, payload: string, retain: boolean, qos?: number) {
       const message: Outgoing = { topic: topic, payload: payload, qos: Math.min(qos || 0, MQTT_QOS2 ? 2 : MQTT_QOS1 ? 1 : 0), retain: retain, id: 0, stage: 0 };
       // Behind queued messages a new one waits its turn, so order is kept.
-      if (connected && (!message.qos || inflight.length < (options.inflightMax || 4)) && !(MQTT_QUEUE && queue.length)) {
+      if (connected && (!message.qos || inflight.length < (options.inflightMax || Default.InflightMax)) && !(MQTT_QUEUE && queue.length)) {
         return send("", message) || message.qos > 0;
       }
       const limit = options.queueLimit || 0;
