@@ -29,7 +29,8 @@ const USAGE = `usage: ESPRUINO_BIN=/path/to/espruino npx tsx scripts/espruino-ch
   ESPRUINO_BIN  the interpreter binary (e.g. a build like /work/espruino-local/bin/espruino-esp8266-telnet)
   --label NAME  what to call it in the table (default: the binary's file name)
   --breakdown   once connected, also print the variables each global name holds (E.getSizeOf; a closure's scope is
-                counted with every function that shares it)`;
+                counted with every function that shares it); with BREAKDOWN_EXPR set, that expression is also evaluated on
+                the board then and its text printed (e.g. E.getSizeOf of one closure's scope)`;
 
 interface Memory {
   usage: number;
