@@ -1,4 +1,5 @@
-// Builds firmware/main.ts into dist/firmware.js, the one artifact that is flashed, simulated and tested.
+// Builds firmware/main.ts (or firmware/tiny.ts, where the config needs nothing more) into dist/firmware.js, the one
+// artifact that is flashed, simulated and tested.
 // Settings follow ../shared/ESPRUINO.md: es2015, minified, no legal comments, `??` and `catch {}` kept as written.
 // Format: cjs, because esbuild's iife turns require("net") into a helper that needs Proxy, which Espruino lacks;
 // cjs leaves require() as it is, and with no exports no export helper is emitted. No wrapping function: on the
@@ -10,7 +11,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, relative, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { assertEspruinoCompatible } from "./scripts/espruino-compat.mjs";
-import { configDefines, loadConfig } from "./scripts/firmware-config.mjs";
+import { configDefines, loadConfig, tinyFirmwareGaps } from "./scripts/firmware-config.mjs";
 
 const root = dirname(fileURLToPath(import.meta.url));
 const firmwareDir = resolve(root, "firmware");
@@ -74,8 +75,16 @@ export const MANGLED_PROPERTIES = [
   "granted", "stage", "setLed", "connected", "toggle", "now", "after", "cancel", "opened", "received", "closed",
 ];
 
+/**
+ * The bundle's entry for a config: firmware/tiny.ts where it honours every setting (QoS 0, no queue, TLS, button,
+ * JSON commands, brightness, error topic or Home Assistant), firmware/main.ts otherwise.
+ */
+export function firmwareEntry(config) {
+  return tinyFirmwareGaps(config).length ? "firmware/main.ts" : "firmware/tiny.ts";
+}
+
 /** The esbuild options for the firmware, with the given config injected. */
-export function firmwareBuildOptions(config, entry = "firmware/main.ts", switches = {}) {
+export function firmwareBuildOptions(config, entry = firmwareEntry(config), switches = {}) {
   return {
     absWorkingDir: root,
     entryPoints: [entry],
@@ -105,11 +114,12 @@ export function firmwareBuildOptions(config, entry = "firmware/main.ts", switche
  */
 export async function buildFirmware(options = {}) {
   const config = loadConfig({ file: options.configFile, env: options.env, overrides: options.overrides });
-  const result = await esbuild.build(firmwareBuildOptions(config, options.entry, options.switches));
+  const entry = options.entry ?? firmwareEntry(config);
+  const result = await esbuild.build(firmwareBuildOptions(config, entry, options.switches));
   const code = escapeControlCharacters(result.outputFiles[0].text);
   for (const input of Object.keys(result.metafile.inputs)) {
     const path = resolve(root, input);
-    if (!path.startsWith(firmwareDir + sep) && path !== resolve(root, options.entry ?? "firmware/main.ts")) {
+    if (!path.startsWith(firmwareDir + sep) && path !== resolve(root, entry)) {
       throw new Error(`${input} reached the bundle: only firmware/ may`);
     }
   }
@@ -123,13 +133,15 @@ export async function buildFirmware(options = {}) {
     mkdirSync(dirname(path), { recursive: true });
     writeFileSync(path, code);
   }
-  return { code, config };
+  return { code, config, entry };
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   try {
-    const { code } = await buildFirmware();
-    console.log(`dist/firmware.js: ${Buffer.byteLength(code)} bytes`);
+    const { code, config, entry } = await buildFirmware();
+    const gaps = tinyFirmwareGaps(config);
+    const kind = gaps.length ? `the full firmware (${entry}), for ${gaps.join(", ")}` : `the tiny firmware (${entry}): QoS 0, nothing configured that it lacks`;
+    console.log(`dist/firmware.js: ${Buffer.byteLength(code)} bytes, ${kind}`);
   } catch (error) {
     const messages = error.errors?.map((e) => e.text) ?? [error.message];
     console.error("build failed:\n" + messages.join("\n"));

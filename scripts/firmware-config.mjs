@@ -308,6 +308,26 @@ export function loadConfig(options = {}) {
   };
 }
 
+/**
+ * The settings of `config` that the tiny firmware (firmware/tiny.ts: the whole device at QoS 0 in a third of the
+ * bytes) cannot honour, by name. Empty: the build uses the tiny firmware; otherwise main.ts and its full client.
+ */
+export function tinyFirmwareGaps(config) {
+  const needs = {
+    commandQos: config.commandQos > 0,
+    stateQos: config.stateQos > 0,
+    offlineQueue: config.offlineQueue > 0,
+    cleanSession: !config.cleanSession,
+    mqttUrl: config.mqttTls === true,
+    buttonPin: config.buttonPin !== undefined,
+    jsonCommands: config.jsonCommands,
+    ledBrightness: config.ledBrightness,
+    errorTopic: config.errorTopic !== undefined,
+    homeAssistant: config.haConfig !== undefined,
+  };
+  return Object.keys(needs).filter((key) => needs[key]);
+}
+
 /** Strings reach the device as bytes: UTF-8, one char per byte, so the bundle carries them as \xNN escapes. */
 function toByteString(text) {
   return Buffer.from(text, "utf8").toString("latin1");

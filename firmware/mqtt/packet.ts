@@ -82,14 +82,14 @@ export interface ConnectOptions {
   password?: string;
 }
 
-const chr = String.fromCharCode;
+export const chr = String.fromCharCode;
 
-function u16(value: number): string {
+export function u16(value: number): string {
   return chr((value >> 8) & 255, value & 255);
 }
 
 /** A UTF-8 string field: two length bytes, then the bytes. */
-function field(bytes: string): string {
+export function field(bytes: string): string {
   return u16(bytes.length) + bytes;
 }
 
@@ -97,7 +97,7 @@ function field(bytes: string): string {
  * A packet: its first byte, the remaining-length varint (7 bits a byte, low first, 1 to 4 bytes, up to
  * 268,435,455) counting `body` and `more` bytes the caller writes after it, then `body`.
  */
-function packet(firstByte: number, body: string, more: number): string {
+export function packet(firstByte: number, body: string, more: number): string {
   let out = chr(firstByte);
   let length = body.length + more;
   do {
