@@ -129,8 +129,10 @@ function receive(event?: string | EspruinoSocket) {
   if (!socket) return;
   if (event === undefined) return drop("connection closed");
   if (typeof event != "string") {
+    // The deadline first: a failed write drops the link, and the reconnect it arms must stand.
+    arm(Delay.Connack, tick);
     // CONNECT: protocol MQTT level 4; flags: user name, password, Will retained at QoS 0, clean session; keepalive.
-    send(
+    return send(
       packet(
         0x10,
         "\0\x04MQTT\x04" +
@@ -146,7 +148,6 @@ function receive(event?: string | EspruinoSocket) {
         0,
       ),
     );
-    return arm(Delay.Connack, tick);
   }
   const skip = toSkip;
   toSkip -= event.length;

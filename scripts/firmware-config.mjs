@@ -28,7 +28,7 @@ export const SETTINGS = {
   baseTopic: { env: "BASE_TOPIC", kind: "topic", default: "led", help: "the command topic; state and availability go to <base>/state and <base>/availability" },
   ledPin: { env: "LED_PIN", kind: "pin", default: "D2", help: "the LED's pin name, such as D2" },
   ledActiveLow: { env: "LED_ACTIVE_LOW", kind: "boolean", default: false, help: "true where the LED lights at 0 (the ESP8266's on-board LED)" },
-  jsonCommands: { env: "JSON_COMMANDS", kind: "boolean", default: true, help: 'also accept JSON commands on the command topic: {"state":"on"} (on, off, toggle, any case)' },
+  jsonCommands: { env: "JSON_COMMANDS", kind: "boolean", default: true, help: 'also accept JSON commands on the command topic: {"state":"on"} (on, off, toggle, any case); false, with nothing else the tiny firmware lacks, builds the tiny firmware (README)' },
   ledBrightness: { env: "LED_BRIGHTNESS", kind: "boolean", default: false, help: 'dim the LED by PWM (analogWrite): JSON commands {"brightness":0-255} and {"state":"on","brightness":128}, the state also as JSON on <base>/state/json; needs a PWM-capable pin (any output GPIO of an ESP32, any but GPIO16 on an ESP8266)' },
   errorTopic: { env: "ERROR_TOPIC", kind: "topic", help: "a topic where refused commands are reported too (not retained); unset: on the console only" },
   homeAssistant: { env: "HOME_ASSISTANT", kind: "boolean", default: false, help: "publish a retained Home Assistant MQTT discovery config for a light entity on <homeAssistantPrefix>/light/<client id>/config" },
