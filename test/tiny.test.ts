@@ -14,6 +14,7 @@ import { buildFirmware } from "../esbuild.config.mjs";
 import { loadConfig, tinyFirmwareGaps } from "../scripts/firmware-config.mjs";
 import { startAedesBroker, startMosquitto } from "./support/brokers.ts";
 import { bootBoard, type Board, until } from "./support/board.ts";
+import { FaultProxy } from "./support/fault-proxy.ts";
 import { HostileBroker, packet, publish, varint } from "./support/hostile-broker.ts";
 import { Phone, settledRetained } from "./support/phone.ts";
 
@@ -233,6 +234,82 @@ describe("the tiny firmware when the network fails", () => {
     } finally {
       await aedes.stop();
     }
+  });
+});
+
+describe("the tiny firmware through a faulty wire (a proxy in front of Mosquitto; keepalive 2 s, backoff cap 1 s)", () => {
+  let broker: Awaited<ReturnType<typeof startMosquitto>>;
+  let proxy: FaultProxy;
+  let board: Board;
+  let phone: Phone;
+
+  before(async () => {
+    broker = await startMosquitto();
+    proxy = await FaultProxy.start({ targetPort: broker.port });
+    board = await boot({ mqttUrl: proxy.url, clientId: "tinywire", keepalive: 2, reconnectMaxSeconds: 1 });
+    await board.line("MQTT connected");
+    phone = await watch(broker.url, ["led/state"]);
+  });
+  after(async () => {
+    board?.sim.powerOff();
+    await proxy?.close();
+    await broker?.stop();
+  });
+
+  /** Flips the LED by a command and waits for the pin and the state report. */
+  async function flip(ms = 10_000) {
+    const level = board.sim.pinValue("D2") === 1 ? 0 : 1;
+    const from = phone.seen.length;
+    await phone.publish("led", level ? "on" : "off");
+    await until(`the LED at ${level}`, () => board.sim.pinValue("D2") === level, ms, consoleOf(board));
+    await phone.waitFor("led/state", level ? "on" : "off", from, ms);
+  }
+
+  for (const [name, mode] of [["every byte its own read", { split: true }], ["packets joined (100 ms)", { join: 100 }], ["delay 300 ms each way", { delay: 300 }]] as const) {
+    test(`${name}: commands obeyed, states reported, the link kept`, async () => {
+      const connections = proxy.stats.connections;
+      const mark = board.lines.length;
+      Object.assign(proxy.mode, mode);
+      try {
+        for (let i = 0; i < 3; i++) await flip();
+      } finally {
+        proxy.clear();
+      }
+      assert.equal(proxy.stats.connections, connections);
+      assert.deepEqual(board.lines.slice(mark), []);
+    });
+  }
+
+  test("a silent (half-open) link: found dead by the unanswered PINGREQ within a keepalive, re-made, obeying", async () => {
+    const mark = board.lines.length;
+    assert.equal(proxy.stall(), 1);
+    const stalled = performance.now();
+    await board.line("MQTT disconnected: no PINGRESP", mark, 5000);
+    // Keepalive 2 s: PINGREQs 1 s apart, so at most 2 s; plus 2 s of slack for a loaded machine.
+    assert.ok(performance.now() - stalled <= 2000 + 2000, `found dead in ${Math.round(performance.now() - stalled)} ms`);
+    await board.line("MQTT connected", mark);
+    await flip();
+  });
+
+  test("a PUBLISH to the device cut halfway: the close is noticed, the link re-made, the next command obeyed", async () => {
+    const mark = board.lines.length;
+    const cut = proxy.cutNext("toDevice", 3);
+    await phone.publish("led", "toggle");
+    await cut;
+    await board.line("MQTT disconnected: connection closed", mark);
+    await board.line("MQTT connected", mark);
+    await flip();
+  });
+
+  test("the device's state report cut halfway: re-published on the reconnect, so the phone ends with the right state", async () => {
+    const mark = board.lines.length;
+    void proxy.cutNext("toBroker", 3);
+    const level = board.sim.pinValue("D2") === 1 ? 0 : 1;
+    await phone.publish("led", level ? "on" : "off");
+    await board.line("MQTT connected", mark);
+    assert.equal(await settledRetained(broker.url, "led/state", level ? "on" : "off"), level ? "on" : "off");
+    assert.equal(board.sim.pinValue("D2"), level);
+    assert.deepEqual(board.uncaught, []);
   });
 });
 
