@@ -135,6 +135,8 @@ async function main() {
   const pageUrl = broker ? broker.pageUrl! : pageServer!.url;
 
   let code: string | undefined;
+  /** The firmware's entry where the bundle was built here (firmware/main.ts, or firmware/tiny.ts for a QoS 0 config). */
+  let entry: string | undefined;
   let baseTopic: string;
   if (flags.blank) {
     baseTopic = flags.topic ?? "led";
@@ -152,13 +154,14 @@ async function main() {
       },
     });
     code = built.code;
+    entry = built.entry;
     baseTopic = built.config.baseTopic;
     if (devices !== undefined && built.config.clientId !== undefined) {
       console.error("--devices: config.json or CLIENT_ID sets one client id, which every board of the fleet would share; unset it");
       process.exit(2);
     }
   }
-  if (code !== undefined) print({ event: "bundle", bytes: code.length }, `firmware bundle: ${code.length} bytes`);
+  if (code !== undefined) print({ event: "bundle", bytes: code.length, entry }, `firmware bundle: ${code.length} bytes${entry ? `, built from ${entry}` : ""}`);
   // What the page cannot guess goes into its address, and from there into its settings: a base topic other than
   // led, and an external broker's URL when it is a WebSocket one.
   const params = new URLSearchParams();
