@@ -1,5 +1,5 @@
 // The tiny firmware: the whole LED device at QoS 0 in one module, for the smallest boards. The build picks it
-// instead of main.ts when the config asks for nothing it lacks (esbuild.config.mjs, `tinyFirmwareFits`): QoS 0
+// instead of main.ts when the config asks for nothing it lacks (`tinyFirmwareGaps` in scripts/firmware-config.mjs): QoS 0
 // commands and reports, a clean session, no offline queue, no TLS, no button, no JSON commands, brightness, error
 // topic or Home Assistant. WiFi, credentials, the client id, keepalive, base topic, pin and packet cap all work.
 //
@@ -215,9 +215,11 @@ function drop(reason: string) {
   arm(delay, connect);
 }
 
+/** At power-up, and again after a stop (save() stops, then starts the saved image): the LED off, as at boot. */
 function start() {
   if (running) return;
   running = true;
+  isOn = reportPending = false;
   digitalWrite(CONFIG.ledPin, CONFIG.ledActiveLow);
   // With no SSID the board uses whatever network it has (saved WiFi settings, Ethernet).
   if (CONFIG.wifiSsid !== undefined) joinWifi(CONFIG.wifiSsid, CONFIG.wifiPassword, log, connect);

@@ -111,6 +111,16 @@ export class EspruinoSim extends EventEmitter {
   }
 
   /**
+   * As save() on a board, for code that keeps running from the saved image: E's 'kill' handlers, then its 'init'
+   * handlers, later. (Espruino also closes every socket in between; the firmware's 'kill' handler has closed its own.)
+   */
+  saveImage(): void {
+    if (this.dead) return;
+    this.fireE("kill");
+    setImmediate(() => this.fireE("init"));
+  }
+
+  /**
    * Runs more code in this board's context, as Espruino's REPL or its boot loader does: checked first like the
    * bundle (a refusal throws the sandbox's SyntaxError), then run. Returns the completion value and throws whatever
    * the code throws.

@@ -160,6 +160,38 @@ describe("the tiny firmware through Mosquitto", () => {
   });
 });
 
+describe("save() on a running board: stopped, then started again from the saved image", () => {
+  for (const [name, overrides] of [["the tiny firmware", TINY], ["the full firmware", { jsonCommands: true }]] as const) {
+    test(`${name}: offline and DISCONNECT, then back online with the LED off, reporting and obeying`, async () => {
+      const aedes = await startAedesBroker();
+      try {
+        const board = await bootBoard({ ...overrides, mqttUrl: aedes.url, clientId: "saved" });
+        boards.push(board);
+        await board.line("MQTT connected");
+        const phone = await watch(aedes.url, ["led/#"]);
+        await phone.publish("led", "on");
+        await phone.waitFor("led/state", "on");
+        const mark = board.lines.length;
+        const seen = phone.seen.length;
+        board.sim.saveImage();
+        await board.line("MQTT disconnected: stopped", mark);
+        await phone.waitFor("led/availability", "offline", seen);
+        await board.line("MQTT connected", mark);
+        await phone.waitFor("led/availability", "online", seen);
+        await phone.waitFor("led/state", "off", seen);
+        assert.equal(board.sim.pinValue("D2"), 0);
+        const again = phone.seen.length;
+        await phone.publish("led", "toggle");
+        await phone.waitFor("led/state", "on", again);
+        assert.equal(board.sim.pinValue("D2"), 1);
+        assert.deepEqual(board.uncaught, []);
+      } finally {
+        await aedes.stop();
+      }
+    });
+  }
+});
+
 describe("the tiny firmware with credentials (Mosquitto with a password file)", () => {
   const dir = mkdtempSync(join(tmpdir(), "tiny-auth-"));
   let broker: Awaited<ReturnType<typeof startMosquitto>>;
