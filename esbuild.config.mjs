@@ -76,8 +76,9 @@ export const MANGLED_PROPERTIES = [
 ];
 
 /**
- * The bundle's entry for a config: firmware/tiny.ts where it honours every setting (QoS 0, no queue, TLS, button,
- * JSON commands, brightness, error topic or Home Assistant), firmware/main.ts otherwise.
+ * The bundle's entry for a config: firmware/tiny.ts where the config asks for nothing it lacks (QoS 0 and none of
+ * the queue, TLS, button, JSON commands, brightness, error topic or Home Assistant: `tinyFirmwareGaps`),
+ * firmware/main.ts otherwise.
  */
 export function firmwareEntry(config) {
   return tinyFirmwareGaps(config).length ? "firmware/main.ts" : "firmware/tiny.ts";

@@ -14,6 +14,7 @@ import { buildFirmware } from "../esbuild.config.mjs";
 import { loadConfig, tinyFirmwareGaps } from "../scripts/firmware-config.mjs";
 import { startAedesBroker, startMosquitto } from "./support/brokers.ts";
 import { bootBoard, type Board, until } from "./support/board.ts";
+import { makeCa } from "./support/certs.ts";
 import { FaultProxy } from "./support/fault-proxy.ts";
 import { HostileBroker, packet, publish, varint } from "./support/hostile-broker.ts";
 import { Phone, settledRetained } from "./support/phone.ts";
@@ -62,7 +63,13 @@ describe("which firmware a config builds", () => {
       ["errorTopic", { errorTopic: "led/error" }],
       ["homeAssistant", { homeAssistant: true }],
     ];
-    for (const [name, overrides] of cases) assert.deepEqual(gaps(overrides), [name], name);
+    const dir = mkdtempSync(join(tmpdir(), "tiny-ca-"));
+    try {
+      cases.push(["mqttUrl", { mqttUrl: "mqtts://127.0.0.1", mqttCaFile: makeCa(dir, "tiny-ca").cert }]);
+      for (const [name, overrides] of cases) assert.deepEqual(gaps(overrides), [name], name);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
     assert.deepEqual(gaps({ ledBrightness: true }), ["jsonCommands", "ledBrightness"], "brightness brings JSON commands");
     assert.deepEqual(gaps({}).concat(tinyFirmwareGaps(loadConfig({ file: null, env: {}, overrides: {} }))), ["jsonCommands"], "the default config is the full one");
   });
