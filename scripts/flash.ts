@@ -257,9 +257,9 @@ async function main() {
     console.log(`bundle ${bundle}: ${bytes} bytes`);
   } else {
     console.log("building dist/firmware.js (config.json and environment)...");
-    const { code } = await buildFirmware();
+    const { code, entry } = await buildFirmware();
     bundle = "dist/firmware.js";
-    console.log(`built dist/firmware.js: ${code.length} bytes`);
+    console.log(`built dist/firmware.js: ${code.length} bytes, from ${entry}`);
   }
   const offlineDir = mkdtempSync(join(tmpdir(), "espruino-offline-"));
   const args = espruinoArgs({ port: flags.port!, baud, bundle, offlineDir });
