@@ -9,6 +9,8 @@ import { execFileSync } from "node:child_process";
 import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { join } from "node:path";
 import { buildFirmware } from "../esbuild.config.mjs";
 import { loadConfig, tinyFirmwareGaps } from "../scripts/firmware-config.mjs";
@@ -502,6 +504,35 @@ describe("the tiny firmware against a hostile broker", () => {
     await board.line(`skipped a packet of ${size + 4 + 5} bytes`, mark);
     await obey();
     assert.equal(broker.connections.length, connections);
+  });
+
+  test("memory stays flat while a 16 MB PUBLISH streams past, then the LED obeys", async () => {
+    setFlagsFromString("--expose-gc");
+    const gc = runInNewContext("gc") as () => void;
+    const heap = () => {
+      gc();
+      gc();
+      return process.memoryUsage().heapUsed;
+    };
+    await obey();
+    const mark = board.lines.length;
+    const size = 16 << 20;
+    const socket = board.sockets.at(-1)!;
+    const base = socket.bytesIn;
+    const before = heap();
+    const growth: number[] = [];
+    const header = Buffer.concat([Buffer.from([0x30]), varint(5 + size), Buffer.from([0, 3, ...LED])]);
+    await broker.sendBulk(header, size, 64 * 1024, 0x61, size, async (sent) => {
+      if (sent % (4 << 20) !== 0 || sent === size) return;
+      // Every chunk queued so far taken in by the board (host-sim hands each over through setImmediate).
+      await until(`${sent} bytes into the board`, () => socket.bytesIn >= base + sent, 20_000);
+      for (let i = 0; i < 3; i++) await new Promise((resolve) => setImmediate(resolve));
+      growth.push(heap() - before);
+    });
+    await board.line("skipped a packet of", mark);
+    await obey();
+    assert.equal(growth.length, 3);
+    assert.ok(Math.max(...growth) < 2 << 20, `heap grew by ${growth.join(", ")} bytes while 16 MB streamed past: it is being buffered`);
   });
 
   test("random bytes (20 seeded rounds): never thrown, always back, LED obeys", async () => {
