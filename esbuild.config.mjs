@@ -141,7 +141,7 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
   try {
     const { code, config, entry } = await buildFirmware();
     const gaps = tinyFirmwareGaps(config);
-    const kind = gaps.length ? `the full firmware (${entry}), for ${gaps.join(", ")}` : `the tiny firmware (${entry}): QoS 0, nothing configured that it lacks`;
+    const kind = gaps.length ? `the full firmware (${entry}): the tiny one lacks ${gaps.join(", ")}` : `the tiny firmware (${entry}): QoS 0, nothing configured that it lacks`;
     console.log(`dist/firmware.js: ${Buffer.byteLength(code)} bytes, ${kind}`);
   } catch (error) {
     const messages = error.errors?.map((e) => e.text) ?? [error.message];
