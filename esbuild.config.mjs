@@ -1,5 +1,5 @@
-// Builds firmware/main.ts (or firmware/tiny.ts, where the config needs nothing more) into dist/firmware.js, the one
-// artifact that is flashed, simulated and tested.
+// Builds firmware/tiny.ts (or firmware/main.ts, where a setting needs the full firmware) into dist/firmware.js, the
+// one artifact that is flashed, simulated and tested.
 // Settings follow ../shared/ESPRUINO.md: es2015, minified, no legal comments, `??` and `catch {}` kept as written.
 // Format: cjs, because esbuild's iife turns require("net") into a helper that needs Proxy, which Espruino lacks;
 // cjs leaves require() as it is, and with no exports no export helper is emitted. No wrapping function: on the
@@ -77,7 +77,7 @@ export const MANGLED_PROPERTIES = [
 
 /**
  * The bundle's entry for a config: firmware/tiny.ts where the config asks for nothing it lacks (QoS 0 and none of
- * the queue, TLS, button, JSON commands, brightness, error topic or Home Assistant: `tinyFirmwareGaps`),
+ * the queue, TLS, button, brightness, error topic, Home Assistant or a kept session: `tinyFirmwareGaps`),
  * firmware/main.ts otherwise.
  */
 export function firmwareEntry(config) {
@@ -141,7 +141,7 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
   try {
     const { code, config, entry } = await buildFirmware();
     const gaps = tinyFirmwareGaps(config);
-    const kind = gaps.length ? `the full firmware (${entry}): the tiny one lacks ${gaps.join(", ")}` : `the tiny firmware (${entry}): QoS 0, nothing configured that it lacks`;
+    const kind = gaps.length ? `the full firmware (${entry}): the tiny one lacks ${gaps.join(", ")}` : `the tiny firmware (${entry}): nothing configured needs the full one`;
     console.log(`dist/firmware.js: ${Buffer.byteLength(code)} bytes, ${kind}`);
   } catch (error) {
     const messages = error.errors?.map((e) => e.text) ?? [error.message];

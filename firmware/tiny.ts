@@ -1,7 +1,7 @@
-// The tiny firmware: the whole LED device at QoS 0 in one module, for the smallest boards. The build picks it
+// The tiny firmware: the whole LED device at QoS 0 in one module, what the defaults build. The build picks it
 // instead of main.ts when the config asks for nothing it lacks (`tinyFirmwareGaps` in scripts/firmware-config.mjs): QoS 0
-// commands and reports, a clean session, no offline queue, no TLS, no button, no JSON commands, brightness, error
-// topic or Home Assistant. WiFi, credentials, the client id, keepalive, base topic, pin and packet cap all work.
+// commands and reports, a clean session, no offline queue, no TLS, no button, brightness, error topic or Home
+// Assistant. WiFi, credentials, the client id, keepalive, base topic, pin, packet cap and JSON commands all work.
 //
 // It is main.ts + app/led.ts + mqtt/client.ts cut to what that config needs, with the session's guarantees kept:
 // Will and retained availability, CONNACK deadline, keepalive with a PINGRESP deadline, reconnect with backoff and
@@ -11,7 +11,7 @@
 // ignored unread (a broker sends none: the one subscription is that exact topic).
 //
 // Everything lives at the top level and in few functions: on Espruino each function object costs RAM.
-import { Command, parseCommand } from "./app/led";
+import { Command, parseCommand, parseJsonCommand } from "./app/led";
 import { joinWifi } from "./board/wifi";
 import { chr, field, FixedPacket, packet, u16 } from "./mqtt/packet";
 
@@ -98,8 +98,8 @@ function handle(first: number, body: string) {
       return report();
     }
     const code = body.charCodeAt(1);
-    // Codes 4 and 5 named: they are the ones a user can mend (credentials, the broker's rights).
-    if (body.length == 2 && body < "\x01") return drop("broker refused connection: code " + code + (code == 4 ? " (bad user name or password)" : code == 5 ? " (not authorized)" : ""));
+    // Codes 4 and 5 named, as the full firmware names them: they are the ones a user can mend (credentials, rights).
+    if (body.length == 2 && body < "\x01") return drop("broker refused connection: " + (code == 4 ? "bad user name or password" : code == 5 ? "not authorized" : "code " + code));
   }
   // PUBLISH at QoS 0 (DUP 0, retain either): acted on where its topic is the base topic.
   if ((first & 0xfe) == 0x30 && connected) {
@@ -107,9 +107,14 @@ function handle(first: number, body: string) {
     if (topicEnd <= body.length) {
       if (body.substring(2, topicEnd) != CONFIG.baseTopic) return;
       const payload = body.substr(topicEnd);
-      const command = parseCommand(payload);
+      let command = parseCommand(payload);
+      if (CONFIG.jsonCommands && command == Command.Invalid) {
+        // Without brightness a JSON command always holds a state: [state, -1].
+        const json = parseJsonCommand(payload);
+        if (json) command = json[0] as Command;
+      }
       if (command == Command.Invalid) {
-        return log("refused payload on " + CONFIG.baseTopic + ": " + JSON.stringify(payload.substr(0, 16)) + (payload.length > 16 ? "..." : "") + " (expected on/off/toggle/1/0/true/false)");
+        return log("refused payload on " + CONFIG.baseTopic + ": " + JSON.stringify(payload.substr(0, 16)) + (payload.length > 16 ? "..." : "") + " (expected on/off/toggle/1/0/true/false" + (CONFIG.jsonCommands ? ' or JSON {"state":"on"})' : ")"));
       }
       isOn = command == Command.Toggle ? !isOn : command == Command.On;
       digitalWrite(CONFIG.ledPin, CONFIG.ledActiveLow ? !isOn : isOn);

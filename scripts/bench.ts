@@ -85,14 +85,13 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
 }
 
-/** Sections 2 and 3 for one firmware: `overrides` picks it (the defaults build the full one; jsonCommands false the tiny one). */
-async function endToEndBench(label: string, overrides: Record<string, unknown>) {
+/** Sections 2 and 3 for one firmware, built with the defaults from `entry` (undefined: the one the defaults pick, the tiny one). */
+async function endToEndBench(label: string, entry?: string) {
   const dir = mkdtempSync(join(tmpdir(), "bench-"));
   const broker = await startMosquitto();
-  let entry = "";
   const sim = await (async () => {
     const bundle = join(dir, "firmware.js");
-    const built = await buildFirmware({ outfile: bundle, env: {}, configFile: null, overrides: { mqttUrl: broker.url, clientId: "bench1", ...overrides } });
+    const built = await buildFirmware({ outfile: bundle, env: {}, configFile: null, overrides: { mqttUrl: broker.url, clientId: "bench1" }, entry });
     entry = built.entry;
     return new EspruinoSim({ code: readFileSync(bundle, "latin1"), fileName: "firmware.js", wifi: false });
   })();
@@ -183,5 +182,5 @@ async function endToEndBench(label: string, overrides: Record<string, unknown>) 
 ensureSystemPackages();
 console.log(`npm run bench, ${new Date().toISOString()}, node ${process.version}`);
 codecBench();
-await endToEndBench("the full firmware (defaults)", {});
-await endToEndBench("the tiny firmware (jsonCommands false)", { jsonCommands: false });
+await endToEndBench("the tiny firmware (the defaults build it)");
+await endToEndBench("the full firmware", "firmware/main.ts");

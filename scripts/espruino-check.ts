@@ -1,6 +1,6 @@
 // A developer's LOCAL check on a real Espruino interpreter built for Linux: never part of `npm test` or CI.
 //
-//   ESPRUINO_BIN=/path/to/espruino npx tsx scripts/espruino-check.ts [--label NAME] [--tiny] [--breakdown]
+//   ESPRUINO_BIN=/path/to/espruino npx tsx scripts/espruino-check.ts [--label NAME] [--full | --no-json] [--breakdown]
 //
 // ESPRUINO_BIN is an Espruino binary built for Linux with TELNET (its REPL on TCP 2323 with --telnet): see README,
 // "Memory on the real interpreter". The check starts Mosquitto on a free loopback port, builds the bundle for it
@@ -24,11 +24,12 @@ import { espruinoArgs, UploadProgress } from "./flash.ts";
 
 const TELNET_PORT = 2323;
 const COMMANDS = 1000;
-const USAGE = `usage: ESPRUINO_BIN=/path/to/espruino npx tsx scripts/espruino-check.ts [--label NAME] [--tiny] [--breakdown]
+const USAGE = `usage: ESPRUINO_BIN=/path/to/espruino npx tsx scripts/espruino-check.ts [--label NAME] [--full | --no-json] [--breakdown]
   A local check on a real Espruino interpreter built for Linux with TELNET (not part of npm test or CI).
   ESPRUINO_BIN  the interpreter binary (e.g. a build like /work/espruino-local/bin/espruino-esp8266-telnet)
   --label NAME  what to call it in the table (default: the binary's file name)
-  --tiny        build with jsonCommands false, which makes it the tiny firmware (firmware/tiny.ts)
+  --full        build the full firmware (firmware/main.ts) with the defaults, instead of the tiny one they pick
+  --no-json     build with jsonCommands false: the tiny firmware at its smallest
   --breakdown   once connected, also print the variables each global name holds (E.getSizeOf; a closure's scope is
                 counted with every function that shares it); with BREAKDOWN_EXPR set, that expression is also evaluated on
                 the board then and its text printed (e.g. E.getSizeOf of one closure's scope)`;
@@ -144,11 +145,13 @@ async function until(test: () => boolean, ms: number): Promise<boolean> {
 async function main(): Promise<number> {
   let label: string | undefined;
   let breakdown = false;
-  let tiny = false;
+  let full = false;
+  let noJson = false;
   try {
-    const { values } = parseArgs({ options: { label: { type: "string" }, breakdown: { type: "boolean" }, tiny: { type: "boolean" }, help: { type: "boolean" } } });
+    const { values } = parseArgs({ options: { label: { type: "string" }, breakdown: { type: "boolean" }, full: { type: "boolean" }, "no-json": { type: "boolean" }, help: { type: "boolean" } } });
     breakdown = values.breakdown ?? false;
-    tiny = values.tiny ?? false;
+    full = values.full ?? false;
+    noJson = values["no-json"] ?? false;
     if (values.help) {
       console.log(USAGE);
       return 0;
@@ -207,8 +210,9 @@ async function main(): Promise<number> {
     const buildDir = mkdtempSync(join(tmpdir(), "espcheck-build-"));
     temps.push(buildDir);
     const bundle = join(buildDir, "firmware.js");
-    const built = await buildFirmware({ outfile: bundle, env: {}, configFile: null, overrides: { mqttUrl: broker.url, clientId: "espcheck", ...(tiny ? { jsonCommands: false } : {}) } });
-    console.log(`bundle: ${readFileSync(bundle).length} bytes from ${built.entry} (clientId espcheck${tiny ? ", jsonCommands false" : ""}, defaults otherwise)`);
+    const overrides = { mqttUrl: broker.url, clientId: "espcheck", ...(noJson ? { jsonCommands: false } : {}) };
+    const built = await buildFirmware({ outfile: bundle, env: {}, configFile: null, overrides, entry: full ? "firmware/main.ts" : undefined });
+    console.log(`bundle: ${readFileSync(bundle).length} bytes from ${built.entry} (clientId espcheck${noJson ? ", jsonCommands false" : ""}, defaults otherwise)`);
 
     // The observer: sees the device come online and every state report it publishes.
     const states: string[] = [];

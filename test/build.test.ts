@@ -146,17 +146,21 @@ describe("the bundle", () => {
 
   test("settings that are not configured cost no bytes", async () => {
     const build = async (env: Record<string, string>) => (await buildFirmware({ outfile: null, configFile: null, env })).code;
+    // The defaults build the tiny firmware, with JSON commands; QoS 1 reports the full one.
     const defaults = await build({});
     assert.match(defaults, /"state"/, "JSON commands are on by default");
-    assert.doesNotMatch(defaults, /CONFIG/);
-    // Neither TLS, brightness, an error topic, discovery nor credentials leaves a trace in a build without them.
-    assert.doesNotMatch(defaults, /tls|atob|analogWrite|brightness|homeassistant|\/json|username="/);
-    assert.match(await build({ MQTT_URL: "mqtt://user:pw@127.0.0.1" }), /username="user"/);
-    const withErrors = await build({ ERROR_TOPIC: "led/error" });
+    assert.doesNotMatch(await build({ JSON_COMMANDS: "false" }), /"state"/);
+    assert.match(await build({ MQTT_URL: "mqtt://user:pw@127.0.0.1" }), /"user"/);
+    const full = await build({ STATE_QOS: "1" });
+    for (const code of [defaults, full]) {
+      assert.doesNotMatch(code, /CONFIG/);
+      // Neither TLS, brightness, an error topic, discovery nor credentials leaves a trace in a build without them.
+      assert.doesNotMatch(code, /tls|atob|analogWrite|brightness|homeassistant|\/json|"user"|username="/);
+    }
+    assert.match(await build({ STATE_QOS: "1", MQTT_URL: "mqtt://user:pw@127.0.0.1" }), /username="user"/);
+    const withErrors = await build({ STATE_QOS: "1", ERROR_TOPIC: "led/error" });
     assert.match(withErrors, /"led\/error"/);
-    assert.ok(withErrors.length - defaults.length < 80, `an error topic costs ${withErrors.length - defaults.length} bytes`);
-    // Without JSON commands (and nothing else the tiny firmware lacks): the tiny firmware, without JSON either.
-    assert.doesNotMatch(await build({ JSON_COMMANDS: "false" }), /"state"|Wifi|tls|"user"/);
+    assert.ok(withErrors.length - full.length < 80, `an error topic costs ${withErrors.length - full.length} bytes`);
   });
 
   async function buildEntry(source: string) {

@@ -21,7 +21,7 @@ import { FaultProxy } from "./support/fault-proxy.ts";
 import { HostileBroker, packet, publish, varint } from "./support/hostile-broker.ts";
 import { Phone, settledRetained } from "./support/phone.ts";
 
-/** What builds the tiny firmware: QoS 0, nothing else set (JSON commands are on by default). */
+/** The tiny firmware at its smallest (the defaults build it too, with JSON commands). */
 const TINY = { jsonCommands: false };
 
 const boards: Board[] = [];
@@ -47,10 +47,11 @@ async function watch(url: string, topics: string[], options = {}): Promise<Phone
 const consoleOf = (board: Board) => () => `; console:\n${board.lines.join("\n")}`;
 
 describe("which firmware a config builds", () => {
-  const gaps = (overrides: Record<string, unknown>) => tinyFirmwareGaps(loadConfig({ file: null, env: {}, overrides: { ...TINY, ...overrides } }));
+  const gaps = (overrides: Record<string, unknown>) => tinyFirmwareGaps(loadConfig({ file: null, env: {}, overrides }));
 
-  test("QoS 0 with nothing the tiny firmware lacks builds it, with WiFi, credentials and every plain setting", () => {
+  test("the defaults build it, and so does every plain setting: WiFi, credentials, JSON commands on or off...", () => {
     assert.deepEqual(gaps({}), []);
+    assert.deepEqual(gaps(TINY), []);
     assert.deepEqual(gaps({ wifiSsid: "net", wifiPassword: "pw", mqttUrl: "mqtt://u:p@10.0.0.2:1884", clientId: "desk", keepalive: 30, baseTopic: "desk/lamp", ledPin: "D4", ledActiveLow: true, maxPacketSize: 256, reconnectMaxSeconds: 5 }), []);
   });
 
@@ -61,7 +62,6 @@ describe("which firmware a config builds", () => {
       ["offlineQueue", { offlineQueue: 3 }],
       ["cleanSession", { cleanSession: false }],
       ["buttonPin", { buttonPin: "D0" }],
-      ["jsonCommands", { jsonCommands: true }],
       ["errorTopic", { errorTopic: "led/error" }],
       ["homeAssistant", { homeAssistant: true }],
     ];
@@ -72,17 +72,20 @@ describe("which firmware a config builds", () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
-    assert.deepEqual(gaps({ ledBrightness: true }), ["jsonCommands", "ledBrightness"], "brightness brings JSON commands");
-    assert.deepEqual(gaps({}).concat(tinyFirmwareGaps(loadConfig({ file: null, env: {}, overrides: {} }))), ["jsonCommands"], "the default config is the full one");
+    assert.deepEqual(gaps({ ledBrightness: true }), ["ledBrightness"]);
   });
 
-  test("the bundle is the tiny one, a third of the full one, and carries no setting it was not given", async () => {
-    const tiny = await buildFirmware({ outfile: null, configFile: null, env: {}, overrides: TINY });
-    const full = await buildFirmware({ outfile: null, configFile: null, env: {}, overrides: {} });
+  test("the bundle is the tiny one, half the full one, and carries no setting it was not given", async () => {
+    const tiny = await buildFirmware({ outfile: null, configFile: null, env: {}, overrides: {} });
+    const full = await buildFirmware({ outfile: null, configFile: null, env: {}, overrides: {}, entry: "firmware/main.ts" });
+    const smallest = await buildFirmware({ outfile: null, configFile: null, env: {}, overrides: TINY });
     assert.equal(tiny.entry, "firmware/tiny.ts");
-    assert.equal(full.entry, "firmware/main.ts");
-    assert.ok(tiny.code.length * 2 < full.code.length, `tiny ${tiny.code.length} bytes, full ${full.code.length}`);
+    assert.equal(smallest.entry, "firmware/tiny.ts");
+    assert.ok(tiny.code.length * 1.8 < full.code.length, `tiny ${tiny.code.length} bytes, full ${full.code.length}`);
+    assert.ok(smallest.code.length * 2.4 < full.code.length, `tiny without JSON ${smallest.code.length} bytes, full ${full.code.length}`);
     assert.doesNotMatch(tiny.code, /Wifi|"user"|second CONNACK/);
+    assert.match(tiny.code, /"state"/, "JSON commands");
+    assert.doesNotMatch(smallest.code, /"state"/);
     const withAuth = await buildFirmware({ outfile: null, configFile: null, env: {}, overrides: { ...TINY, mqttUrl: "mqtt://user:pw@127.0.0.1", wifiSsid: "net" } });
     assert.equal(withAuth.entry, "firmware/tiny.ts");
     assert.match(withAuth.code, /"user"/);
@@ -97,7 +100,8 @@ describe("the tiny firmware through Mosquitto", () => {
 
   before(async () => {
     broker = await startMosquitto();
-    board = await boot({ mqttUrl: broker.url, clientId: "tiny1" });
+    // The defaults: what a user who sets only the broker gets (JSON commands on).
+    board = await boot({ mqttUrl: broker.url, clientId: "tiny1", jsonCommands: true });
     await board.line("MQTT connected");
     phone = await watch(broker.url, ["led/#"]);
   });
@@ -130,11 +134,24 @@ describe("the tiny firmware through Mosquitto", () => {
     assert.equal(await settledRetained(broker.url, "led/state", "on"), "on");
   });
 
+  test('JSON commands: {"state":"on"}, any case, white space around; no brightness in this build', async () => {
+    await command('{"state":"on"}', 1);
+    await command(' { "state" : "OFF" } ', 0);
+    await command('{"state":"off"}', 0);
+    await command('{"state":"toggle","transition":2}', 1);
+    const mark = board.lines.length;
+    await phone.publish("led", '{"brightness":1}');
+    await board.line('refused payload on led: "{\\"brightness\\":1}" (expected on/off/toggle/1/0/true/false or JSON {"state":"on"})', mark);
+    assert.equal(board.sim.pinValue("D2"), 1);
+  });
+
   test("a bad payload is refused on the console, and neither the LED nor the state changes", async () => {
     const pins = board.pins.length;
     const from = phone.seen.length;
     await phone.publish("led", "blink");
-    await board.line('refused payload on led: "blink" (expected on/off/toggle/1/0/true/false)');
+    await board.line('refused payload on led: "blink" (expected on/off/toggle/1/0/true/false or JSON {"state":"on"})');
+    await phone.publish("led", '{"state":"on"}x');
+    await board.line('refused payload on led: "{\\"state\\":\\"on\\"}x"');
     await phone.publish("led", "x".repeat(40));
     await board.line('refused payload on led: "xxxxxxxxxxxxxxxx"... (expected');
     await command("off", 0);
@@ -170,7 +187,8 @@ describe("the tiny firmware through Mosquitto", () => {
 });
 
 describe("save() on a running board: stopped, then started again from the saved image", () => {
-  for (const [name, overrides] of [["the tiny firmware", TINY], ["the full firmware", { jsonCommands: true }]] as const) {
+  // QoS 1 reports pick the full firmware.
+  for (const [name, overrides] of [["the tiny firmware", {}], ["the full firmware", { stateQos: 1 }]] as const) {
     test(`${name}: offline and DISCONNECT, then back online with the LED off, reporting and obeying`, async () => {
       const aedes = await startAedesBroker();
       try {
@@ -223,7 +241,7 @@ describe("the tiny firmware with credentials (Mosquitto with a password file)", 
     await phone.publish("led", "on");
     await until("the LED on", () => good.sim.pinValue("D2") === 1, 10_000, consoleOf(good));
     const bad = await boot({ mqttUrl: broker.url, mqttUsername: "device", mqttPassword: "wrong", clientId: "tinyauth2" });
-    const delays = () => bad.matching(/^broker refused connection: code 5 \(not authorized\); reconnecting in (\d+\.\d) s$/).map((m) => Number(m[1]));
+    const delays = () => bad.matching(/^broker refused connection: not authorized; reconnecting in (\d+\.\d) s$/).map((m) => Number(m[1]));
     await until("two refusals", () => delays().length >= 2, 10_000, consoleOf(bad));
     const [first, second] = delays() as [number, number];
     assert.ok(first >= 0.5 && first <= 1 && second >= 1 && second <= 2, `backoff 1 s then 2 s, with jitter: ${first}, ${second}`);
