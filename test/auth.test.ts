@@ -1,7 +1,7 @@
 // User name and password, end to end: the built bundle on a simulated board against Mosquitto with a password file
 // (mosquitto_passwd) and an ACL that lets the device's user read `led` and write `led/#`. The right credentials work;
 // wrong ones are refused by CONNACK, said so by meaning on the console, and retried with growing delays, never in a
-// hot loop; the password never reaches the console.
+// hot loop; the password never reaches the console. Run for both firmwares.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
@@ -50,67 +50,75 @@ function refusalDelays(board: Board, refusal: string): number[] {
   return board.matching(new RegExp(`^broker refused connection: ${refusal}; reconnecting in (\\d+\\.\\d) s$`)).map((match) => Number(match[1]));
 }
 
-describe("Mosquitto with a password file and an ACL", () => {
-  test("the right user name and password: the device connects, obeys the phone and reports its state", async () => {
-    const board = await boot({ mqttUsername: "device", mqttPassword: DEVICE_PASSWORD, clientId: "authgood" });
-    await board.line("MQTT connected");
-    const phone = await Phone.connect(broker.url, ["led/#"], { username: "phone", password: PHONE_PASSWORD });
-    watchers.push(phone);
-    assert.equal((await phone.waitFor("led/availability", "online")).retain, true);
-    const from = phone.seen.length;
-    await phone.publish("led", "on");
-    await until("the LED on", () => board.sim.pinValue("D2") === 1);
-    await phone.waitFor("led/state", "on", from);
-    assert.ok(!board.lines.some((line) => line.includes("broker refused")), board.lines.join("\n"));
-    assert.ok(!board.lines.some((line) => line.includes(DEVICE_PASSWORD)), "the password never reaches the console");
+/** Both firmwares: the tiny one the defaults build, and the full one (QoS 1 reports bring it). */
+const FIRMWARES = [
+  { name: "the tiny firmware", overrides: {}, tag: "t" },
+  { name: "the full firmware", overrides: { stateQos: 1 }, tag: "f" },
+];
+
+for (const firmware of FIRMWARES) {
+  describe(`Mosquitto with a password file and an ACL, ${firmware.name}`, () => {
+    test("the right user name and password: the device connects, obeys the phone and reports its state", async () => {
+      const board = await boot({ ...firmware.overrides, mqttUsername: "device", mqttPassword: DEVICE_PASSWORD, clientId: "authgood" + firmware.tag });
+      await board.line("MQTT connected");
+      const phone = await Phone.connect(broker.url, ["led/#"], { username: "phone", password: PHONE_PASSWORD });
+      watchers.push(phone);
+      assert.equal((await phone.waitFor("led/availability", "online")).retain, true);
+      const from = phone.seen.length;
+      await phone.publish("led", "on");
+      await until("the LED on", () => board.sim.pinValue("D2") === 1);
+      await phone.waitFor("led/state", "on", from);
+      assert.ok(!board.lines.some((line) => line.includes("broker refused")), board.lines.join("\n"));
+      assert.ok(!board.lines.some((line) => line.includes(DEVICE_PASSWORD)), "the password never reaches the console");
+    });
+
+    test("the credentials in the broker URL work too", async () => {
+      const board = await boot({ ...firmware.overrides, mqttUrl: broker.url.replace("mqtt://", `mqtt://device:${encodeURIComponent(DEVICE_PASSWORD)}@`), clientId: "authurl" + firmware.tag });
+      await board.line("MQTT connected");
+    });
+
+    test("a wrong password: refused as 'not authorized' (CONNACK 5), retried with growing delays, no hot loop", async () => {
+      const board = await boot({ ...firmware.overrides, mqttUsername: "device", mqttPassword: "wrong-password", clientId: "authbad" + firmware.tag });
+      await until("two refusals", () => refusalDelays(board, "not authorized").length >= 2, 10_000, () => `; console:\n${board.lines.join("\n")}`);
+      const [first, second] = refusalDelays(board, "not authorized") as [number, number];
+      assert.ok(first >= 0.5 && first <= 1 && second >= first && second <= 2, `backoff 1 s then 2 s, with jitter: ${first}, ${second}`);
+      assert.ok(!board.lines.some((line) => line.startsWith("MQTT connected")));
+      const times = board.sockets.map((socket) => socket.dialedAt);
+      assert.ok(times.length >= 2 && times.length <= 4, `${times.length} attempts in about two seconds`);
+      for (let i = 1; i < times.length; i++) assert.ok(times[i]! - times[i - 1]! >= 0.45, `attempts ${times.join(", ")} s apart enough`);
+      assert.ok(!board.lines.some((line) => line.includes("wrong-password")));
+    });
+
+    test("an unknown user is refused the same way", async () => {
+      const board = await boot({ ...firmware.overrides, mqttUsername: "intruder", mqttPassword: DEVICE_PASSWORD, clientId: "authwho" + firmware.tag });
+      await board.line(/^broker refused connection: not authorized; reconnecting in \d+\.\d s$/);
+    });
+
+    test("the ACL holds: a device whose base topic it does not cover gets no commands, and its reports go nowhere", async () => {
+      const board = await boot({ ...firmware.overrides, mqttUsername: "device", mqttPassword: DEVICE_PASSWORD, clientId: "authacl" + firmware.tag, baseTopic: "kitchen" });
+      await board.line("MQTT connected");
+      const phone = await Phone.connect(broker.url, ["kitchen/#", "kitchen"], { username: "phone", password: PHONE_PASSWORD });
+      watchers.push(phone);
+      await phone.publish("kitchen", "on");
+      // The phone's own command coming back shows the broker has handled it; the device, which may not read it, got nothing.
+      await phone.waitFor("kitchen", "on");
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      assert.notEqual(board.sim.pinValue("D2"), 1);
+      assert.deepEqual(phone.seen.map((m) => m.topic), ["kitchen"], "no availability or state: the device may not write there");
+    });
   });
 
-  test("the credentials in the broker URL work too", async () => {
-    const board = await boot({ mqttUrl: broker.url.replace("mqtt://", `mqtt://device:${encodeURIComponent(DEVICE_PASSWORD)}@`), clientId: "authurl" });
-    await board.line("MQTT connected");
+  describe(`a broker that answers 'bad user name or password' (CONNACK 4), ${firmware.name}`, () => {
+    test("aedes with users: the refusal is named and retried", async () => {
+      const aedes = await startAedes(0, "127.0.0.1", { users: [{ username: "device", password: DEVICE_PASSWORD }] });
+      try {
+        const board = await bootBoard({ ...firmware.overrides, mqttUrl: aedes.url, mqttUsername: "device", mqttPassword: "nope", clientId: "authaedes" + firmware.tag });
+        boards.push(board);
+        await until("two refusals", () => refusalDelays(board, "bad user name or password").length >= 2, 10_000, () => `; console:\n${board.lines.join("\n")}`);
+        board.sim.powerOff();
+      } finally {
+        await aedes.close();
+      }
+    });
   });
-
-  test("a wrong password: refused as 'not authorized' (CONNACK 5), retried with growing delays, no hot loop", async () => {
-    const board = await boot({ mqttUsername: "device", mqttPassword: "wrong-password", clientId: "authbad" });
-    await until("two refusals", () => refusalDelays(board, "not authorized").length >= 2, 10_000, () => `; console:\n${board.lines.join("\n")}`);
-    const [first, second] = refusalDelays(board, "not authorized") as [number, number];
-    assert.ok(first >= 0.5 && first <= 1 && second >= first && second <= 2, `backoff 1 s then 2 s, with jitter: ${first}, ${second}`);
-    assert.ok(!board.lines.some((line) => line.startsWith("MQTT connected")));
-    const times = board.sockets.map((socket) => socket.dialedAt);
-    assert.ok(times.length >= 2 && times.length <= 4, `${times.length} attempts in about two seconds`);
-    for (let i = 1; i < times.length; i++) assert.ok(times[i]! - times[i - 1]! >= 0.45, `attempts ${times.join(", ")} s apart enough`);
-    assert.ok(!board.lines.some((line) => line.includes("wrong-password")));
-  });
-
-  test("an unknown user is refused the same way", async () => {
-    const board = await boot({ mqttUsername: "intruder", mqttPassword: DEVICE_PASSWORD, clientId: "authwho" });
-    await board.line(/^broker refused connection: not authorized; reconnecting in \d+\.\d s$/);
-  });
-
-  test("the ACL holds: a device whose base topic it does not cover gets no commands, and its reports go nowhere", async () => {
-    const board = await boot({ mqttUsername: "device", mqttPassword: DEVICE_PASSWORD, clientId: "authacl", baseTopic: "kitchen" });
-    await board.line("MQTT connected");
-    const phone = await Phone.connect(broker.url, ["kitchen/#", "kitchen"], { username: "phone", password: PHONE_PASSWORD });
-    watchers.push(phone);
-    await phone.publish("kitchen", "on");
-    // The phone's own command coming back shows the broker has handled it; the device, which may not read it, got nothing.
-    await phone.waitFor("kitchen", "on");
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    assert.notEqual(board.sim.pinValue("D2"), 1);
-    assert.deepEqual(phone.seen.map((m) => m.topic), ["kitchen"], "no availability or state: the device may not write there");
-  });
-});
-
-describe("a broker that answers 'bad user name or password' (CONNACK 4)", () => {
-  test("aedes with users: the refusal is named and retried", async () => {
-    const aedes = await startAedes(0, "127.0.0.1", { users: [{ username: "device", password: DEVICE_PASSWORD }] });
-    try {
-      const board = await bootBoard({ mqttUrl: aedes.url, mqttUsername: "device", mqttPassword: "nope", clientId: "authaedes" });
-      boards.push(board);
-      await until("two refusals", () => refusalDelays(board, "bad user name or password").length >= 2, 10_000, () => `; console:\n${board.lines.join("\n")}`);
-      board.sim.powerOff();
-    } finally {
-      await aedes.close();
-    }
-  });
-});
+}

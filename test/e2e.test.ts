@@ -14,22 +14,30 @@ import { SimProcess } from "./support/sim-process.ts";
 const workDir = mkdtempSync(join(tmpdir(), "e2e-"));
 after(() => rmSync(workDir, { recursive: true, force: true }));
 
-/** Builds the bundle exactly as `npm run build` does, with this broker baked in, ignoring any local config. */
-async function buildFor(broker: TestBroker, clientId: string): Promise<string> {
+/**
+ * Builds the bundle exactly as `npm run build` does, with this broker baked in, ignoring any local config: the
+ * firmware the defaults pick (the tiny one), or the one from `entry`.
+ */
+async function buildFor(broker: TestBroker, clientId: string, entry?: string): Promise<string> {
   const outfile = join(workDir, `${clientId}.js`);
-  await buildFirmware({ outfile, configFile: null, env: {}, overrides: { mqttUrl: broker.url, clientId } });
+  await buildFirmware({ outfile, configFile: null, env: {}, overrides: { mqttUrl: broker.url, clientId }, entry });
   return outfile;
 }
 
-for (const startBroker of [startMosquitto, startAedesBroker]) {
-  describe(`the LED through ${startBroker === startMosquitto ? "Mosquitto" : "aedes"}`, () => {
+const FIRMWARES = [
+  { name: "the tiny firmware (the defaults)", entry: undefined },
+  { name: "the full firmware", entry: "firmware/main.ts" },
+];
+
+for (const startBroker of [startMosquitto, startAedesBroker]) for (const firmware of FIRMWARES) {
+  describe(`the LED through ${startBroker === startMosquitto ? "Mosquitto" : "aedes"}, ${firmware.name}`, () => {
     let broker: TestBroker;
     let sim: SimProcess;
     let phone: Phone;
 
     before(async () => {
       broker = await startBroker();
-      const bundle = await buildFor(broker, `e2e${broker.name}`);
+      const bundle = await buildFor(broker, `e2e${broker.name}${firmware.entry ? "full" : "tiny"}`, firmware.entry);
       // The bundle has this broker baked in; --broker keeps the sim from starting an embedded one it would not use.
       sim = new SimProcess(["--bundle", bundle, "--broker", broker.url, "--http-port", "0"]);
       // A generous limit: the sim process compiles its TypeScript at start, slow on a loaded machine.
