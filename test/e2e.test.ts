@@ -1,5 +1,5 @@
 // End to end: the built bundle runs on a simulated board (host-sim, its own process) against a real broker, and
-// MQTT.js plays the phone. Run on Mosquitto and on aedes.
+// MQTT.js plays the phone. Run on Mosquitto and on aedes, for both firmwares.
 import { after, before, describe, test } from "node:test";
 import { spawnSync } from "node:child_process";
 import assert from "node:assert/strict";
