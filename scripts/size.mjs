@@ -25,6 +25,8 @@ export const PROFILES = {
       homeAssistant: true,
     },
   },
+  // What the defaults build (the tiny firmware, with JSON commands): what most boards run.
+  "default firmware": { overrides: {} },
   // The least a user can configure: QoS 0, no queue, no credentials, no button, no JSON commands (on by default).
   "minimal firmware": { overrides: { jsonCommands: false } },
   // The session and codec alone, every feature on, as a library module.
