@@ -77,7 +77,11 @@ function start() {
   else connect();
 }
 
-/** A graceful stop (reset, save, load): say we are going offline, since a DISCONNECT discards the Will. */
+/**
+ * A stop (reset, save, load). On a board Espruino closes its sockets right after the 'kill' handlers, before what
+ * they write is sent (seen on the real interpreter), so the broker sends the Will, `offline`; were the writes sent,
+ * `offline` goes first, since the DISCONNECT that follows discards the Will.
+ */
 function stop() {
   running = false;
   if (!client) return;

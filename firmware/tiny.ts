@@ -231,13 +231,13 @@ function start() {
   else connect();
 }
 
-/** A graceful stop (reset, save, load): say we are going offline, since a DISCONNECT discards the Will. */
+/**
+ * A stop (reset, save, load): no reconnect, and the state starts afresh. Nothing is said to the broker: Espruino
+ * closes its sockets right after the 'kill' handlers, before what they write is sent (seen on the real
+ * interpreter), so the broker sends the Will, `offline`. Sending no DISCONNECT keeps it so, should that change.
+ */
 function stop() {
   running = false;
-  if (connected) {
-    publish(Topic.Availability, "offline");
-    send(FixedPacket.Disconnect);
-  }
   drop("stopped");
 }
 

@@ -218,7 +218,7 @@ async function main() {
     );
   }
 
-  stopOnSignals(print, "stopping: the device says offline and disconnects", async () => {
+  stopOnSignals(print, "stopping: the device's 'kill' handlers run and its link closes; the broker sends its Will (offline)", async () => {
     await board.stop();
     await repl?.close();
     await broker?.close();
@@ -277,7 +277,7 @@ async function runFleet(
       }),
     ),
   );
-  stopOnSignals(print, "stopping: every board says offline and disconnects", async () => {
+  stopOnSignals(print, "stopping: every board's 'kill' handlers run and its link closes; the broker sends their Wills (offline)", async () => {
     await fleet.stop();
     await closeServers();
   });

@@ -102,21 +102,37 @@ export class EspruinoSim extends EventEmitter {
     setImmediate(() => this.fireE("init"));
   }
 
-  /** A graceful stop, as reset() or save() on a board: 'kill' handlers run, then everything is torn down. */
+  /** True while E's 'kill' handlers run: what they write to a socket never leaves (see `kill`). */
+  killing = false;
+
+  /**
+   * E's 'kill' handlers, then every socket closed at once, as Espruino does on reset(), load() and save(): what the
+   * handlers wrote never leaves (a write waits in the connection's send buffer for an idle pass, and the kill closes
+   * the socket before one comes: socketserver.c), and the firmware gets no 'end' or 'close'. Seen on a real
+   * interpreter: after reset() Mosquitto got neither the firmware's `offline` nor its DISCONNECT, and sent the Will.
+   */
+  private kill() {
+    this.killing = true;
+    try {
+      this.fireE("kill");
+    } finally {
+      this.killing = false;
+    }
+    for (const socket of [...this.sockets]) socket.close();
+  }
+
+  /** A stop as reset() or save() on a board: 'kill' handlers and the sockets' close, then everything is torn down. */
   async stop(graceMs = 300): Promise<void> {
     if (this.dead) return;
-    this.fireE("kill");
+    this.kill();
     await new Promise((resolve) => setTimeout(resolve, graceMs));
     this.powerOff();
   }
 
-  /**
-   * As save() on a board, for code that keeps running from the saved image: E's 'kill' handlers, then its 'init'
-   * handlers, later. (Espruino also closes every socket in between; the firmware's 'kill' handler has closed its own.)
-   */
+  /** As save() on a board, for code that keeps running from the saved image: 'kill' as above, then 'init', later. */
   saveImage(): void {
     if (this.dead) return;
-    this.fireE("kill");
+    this.kill();
     setImmediate(() => this.fireE("init"));
   }
 
@@ -145,17 +161,16 @@ export class EspruinoSim extends EventEmitter {
   }
 
   /**
-   * As reset() or load() on a board: E's 'kill' handlers run now, then every timer and watch goes and every socket
-   * is closed (gracefully: what the handlers wrote still leaves), and no more code of this interpreter runs.
+   * As reset() or load() on a board: E's 'kill' handlers run now and every socket is closed (`kill`: what the
+   * handlers wrote never leaves), then every timer and watch goes, and no more code of this interpreter runs.
    */
   halt(): void {
     if (this.dead) return;
-    this.fireE("kill");
+    this.kill();
     this.dead = true;
     for (const timer of this.timers.values()) clearTimeout(timer);
     this.timers.clear();
     this.watches.clear();
-    for (const socket of this.sockets) socket.close();
   }
 
   /** Whether this interpreter still runs code (not halted, not powered off). */
@@ -639,6 +654,8 @@ export class SimSocket extends EventEmitter {
     this.espruinoFace = espruinoEmitter(sim, {
       write(data: unknown) {
         if (self.closed) throw sim.error("This socket is closed");
+        // Written by a 'kill' handler: Espruino closes the socket before it sends this (EspruinoSim.kill).
+        if (sim.killing) return false;
         // Espruino sends a non-string as its text: a Uint8Array goes out as "1,2,200".
         const text = typeof data === "string" ? data : String(data);
         const bytes = Buffer.from(text, "latin1");
@@ -703,16 +720,20 @@ export class SimSocket extends EventEmitter {
     this.markClosed();
   }
 
-  /** Closes the link gracefully, as Espruino closes its sockets on reset(): what was written is still sent. */
+  /**
+   * Closes the link as Espruino does when it is killed (reset(), load(), save()): a plain close after what was
+   * sent before, and no 'end' or 'close' for the firmware (its connection is gone from Espruino's lists).
+   */
   close() {
     this.node.end();
-    this.markClosed();
+    this.markClosed(true);
   }
 
-  private markClosed() {
+  private markClosed(silent = false) {
     if (this.closed) return;
     this.closed = true;
     this.sim.sockets.delete(this);
+    if (silent) return void this.emit("closed");
     // A connect that failed before it opened (the ESP8266 way, refusal "event") is reported as 'error' first; a
     // reset of an open link gives only 'end' and 'close', as on Linux.
     if (this.failed && !this.opened) emitLater(this.sim, this.espruinoFace, "error", [{ type: "InternalError", message: "connection refused" }]);

@@ -171,11 +171,12 @@ describe("the tiny firmware through Mosquitto", () => {
     assert.deepEqual(board.uncaught, []);
   });
 
-  test("a graceful stop says offline and disconnects; a power cut leaves the Will saying offline", async () => {
+  test("a stop (reset, save, load) and a power cut both leave availability reading offline (the Will), retained", async () => {
     const from = phone.seen.length;
     await board.sim.stop();
     await phone.waitFor("led/availability", "offline", from);
     assert.ok(board.lines.includes("MQTT disconnected: stopped"), board.lines.join("\n"));
+    assert.equal(await settledRetained(broker.url, "led/availability", "offline"), "offline");
     const crashed = await boot({ mqttUrl: broker.url, clientId: "tiny2", baseTopic: "other" });
     await crashed.line("MQTT connected");
     await phone.client.subscribeAsync("other/#");
@@ -189,7 +190,7 @@ describe("the tiny firmware through Mosquitto", () => {
 describe("save() on a running board: stopped, then started again from the saved image", () => {
   // QoS 1 reports pick the full firmware.
   for (const [name, overrides] of [["the tiny firmware", {}], ["the full firmware", { stateQos: 1 }]] as const) {
-    test(`${name}: offline and DISCONNECT, then back online with the LED off, reporting and obeying`, async () => {
+    test(`${name}: offline (the Will), then back online with the LED off, reporting and obeying`, async () => {
       const aedes = await startAedesBroker();
       try {
         const board = await bootBoard({ ...overrides, mqttUrl: aedes.url, clientId: "saved" });
