@@ -279,6 +279,27 @@ console.log("top");
   }
 });
 
+test("what 'kill' handlers write never leaves, and the socket closes without 'end' or 'close' (as on a board)", async () => {
+  const peer = await startPeer();
+  const board = boot(`
+var s = require("net").connect({ host: "127.0.0.1", port: ${peer.port} }, function () { s.write("hello"); });
+s.on("end", function () { console.log("end"); });
+s.on("close", function () { console.log("close"); });
+E.on("kill", function () { s.write("bye"); console.log("kill"); });
+`);
+  try {
+    const talker = await peer.talker();
+    await waitFor(() => peer.received().toString() === "hello", "hello");
+    await board.sim.stop(50);
+    await waitFor(() => talker.closed, "the close at the peer");
+    assert.equal(peer.received().toString(), "hello", "nothing written in 'kill' left");
+    assert.deepEqual(board.lines, ["kill"], "no 'end' or 'close' for the firmware");
+  } finally {
+    board.sim.powerOff();
+    await peer.close();
+  }
+});
+
 // ---------------------------------------------------------------------------------------------------------------
 // Pins
 
