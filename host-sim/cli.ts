@@ -135,7 +135,7 @@ async function main() {
   const pageUrl = broker ? broker.pageUrl! : pageServer!.url;
 
   let code: string | undefined;
-  /** The firmware's entry where the bundle was built here (firmware/main.ts, or firmware/tiny.ts for a QoS 0 config). */
+  /** The firmware's entry where the bundle was built here: firmware/tiny.ts, or main.ts where a setting needs it. */
   let entry: string | undefined;
   let baseTopic: string;
   if (flags.blank) {

@@ -63,7 +63,7 @@ export class Fleet {
     return this.connected.filter(Boolean).length;
   }
 
-  /** A stop of every board as reset() does it ('kill' handlers, links closed: the broker sends the Wills), then power off. */
+  /** Every board stopped as reset() does it ('kill' handlers, links closed: the broker sends the Wills), then off. */
   async stop(graceMs = 300): Promise<void> {
     await Promise.all(this.boards.map((sim) => sim.stop(graceMs)));
   }
