@@ -1,6 +1,6 @@
 // The tiny firmware: the whole LED device at QoS 0 in one module, what the defaults build. The build picks it
-// instead of main.ts when the config asks for nothing it lacks (`tinyFirmwareGaps` in scripts/firmware-config.mjs): QoS 0
-// commands and reports, a clean session, no offline queue, no TLS, no button, brightness, error topic or Home
+// instead of main.ts when the config asks for nothing it lacks (`tinyFirmwareGaps` in scripts/firmware-config.mjs):
+// QoS 0 commands and reports, a clean session, no offline queue, no TLS, no button, brightness, error topic or Home
 // Assistant. WiFi, credentials, the client id, keepalive, base topic, pin, packet cap and JSON commands all work.
 //
 // It is main.ts + app/led.ts + mqtt/client.ts cut to what that config needs, with the session's guarantees kept:
