@@ -9,7 +9,7 @@ import { netDial } from "./board/net-link";
 import { createLedOutput, createPwmOutput } from "./board/pin";
 import { tlsDial } from "./board/tls-link";
 import { joinWifi } from "./board/wifi";
-import { Client, ClientOptions, createClient } from "./mqtt/client";
+import { Client, ClientOptions, createClient, Delay } from "./mqtt/client";
 
 const log: (message: string) => void = console.log;
 
@@ -52,7 +52,7 @@ function start() {
       keepalive: CONFIG.keepalive,
       will: app.will,
       maxPacketSize: CONFIG.maxPacketSize,
-      reconnectMin: 1000,
+      reconnectMin: Delay.ReconnectMin,
       reconnectMax: CONFIG.reconnectMaxSeconds * 1000,
       // Home Assistant's discovery config first (retained), so the entity exists when availability and state arrive.
       onConnect:

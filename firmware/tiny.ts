@@ -11,16 +11,10 @@
 // ignored unread (a broker sends none: the one subscription is that exact topic).
 //
 // Everything lives at the top level and in few functions: on Espruino each function object costs RAM.
-import { Command, parseCommand, parseJsonCommand } from "./app/led";
+import { Command, parseCommand, parseJsonCommand, Refusal } from "./app/led";
 import { joinWifi } from "./board/wifi";
+import { Delay } from "./mqtt/client";
 import { chr, field, FixedPacket, packet, u16 } from "./mqtt/packet";
-
-/** Milliseconds: the longest wait for CONNACK; a connection that lasted this long resets the backoff. */
-const enum Delay {
-  Connack = 10000,
-  StableConnection = 10000,
-  ReconnectMin = 1000,
-}
 
 /** Where the device says it is online (retained), and where its Will says offline. */
 const enum Topic {
@@ -114,7 +108,7 @@ function handle(first: number, body: string) {
         if (json) command = json[0] as Command;
       }
       if (command == Command.Invalid) {
-        return log("refused payload on " + CONFIG.baseTopic + ": " + JSON.stringify(payload.substr(0, 16)) + (payload.length > 16 ? "..." : "") + " (expected on/off/toggle/1/0/true/false" + (CONFIG.jsonCommands ? ' or JSON {"state":"on"})' : ")"));
+        return log(Refusal.Prefix + CONFIG.baseTopic + ": " + JSON.stringify(payload.substr(0, 16)) + (payload.length > 16 ? "..." : "") + (Refusal.Expected + (CONFIG.jsonCommands ? Refusal.OrJson + "})" : ")")));
       }
       isOn = command == Command.Toggle ? !isOn : command == Command.On;
       digitalWrite(CONFIG.ledPin, CONFIG.ledActiveLow ? !isOn : isOn);
@@ -135,7 +129,7 @@ function receive(event?: string | EspruinoSocket) {
   if (event === undefined) return drop("connection closed");
   if (typeof event != "string") {
     // The deadline first: a failed write drops the link, and the reconnect it arms must stand.
-    arm(Delay.Connack, tick);
+    arm(Delay.ConnackTimeout, tick);
     // CONNECT: protocol MQTT level 4; flags: user name, password, Will retained at QoS 0, clean session; keepalive.
     return send(
       packet(

@@ -18,6 +18,16 @@ export const enum Command {
   Toggle = 2,
 }
 
+/**
+ * The words of a refusal, for this app and the tiny firmware alike: "refused payload on <topic>: <payload quoted>"
+ * then what was expected. A const enum, so the build writes them where they are used.
+ */
+export const enum Refusal {
+  Prefix = "refused payload on ",
+  Expected = " (expected on/off/toggle/1/0/true/false",
+  OrJson = ' or JSON {"state":"on"',
+}
+
 /** A JSON command without "state" (brightness only). */
 export const NO_STATE = -2;
 
@@ -187,8 +197,8 @@ export function createLedApp(options: LedAppOptions): LedApp {
         }
       }
       options.log(
-        "refused payload on " + topic + ": " + JSON.stringify(payload.substr(0, 16)) + (payload.length > 16 ? "..." : "") +
-          " (expected on/off/toggle/1/0/true/false" + (LED_JSON ? ' or JSON {"state":"on"' + (LED_BRIGHTNESS ? ',"brightness":0-255}' : "}") : "") + ")",
+        Refusal.Prefix + topic + ": " + JSON.stringify(payload.substr(0, 16)) + (payload.length > 16 ? "..." : "") +
+          Refusal.Expected + (LED_JSON ? Refusal.OrJson + (LED_BRIGHTNESS ? ',"brightness":0-255}' : "}") : "") + ")",
       );
     },
   };

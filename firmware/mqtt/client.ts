@@ -108,12 +108,17 @@ export interface Client {
   isConnected(): boolean;
 }
 
-/** In milliseconds; a const enum, so the build writes the numbers where they are used (a constant would cost RAM). */
-const enum Delay {
+/**
+ * The session's timing, in milliseconds, for this client and the tiny firmware alike; a const enum, so the build
+ * writes the numbers where they are used (a constant would cost RAM).
+ */
+export const enum Delay {
   /** How long to wait for CONNACK once the socket is open. */
   ConnackTimeout = 10000,
   /** A connection that stayed up this long was a good one: the backoff starts again from the bottom. */
   StableConnection = 10000,
+  /** The first reconnect delay the firmwares use (`reconnectMin`); it doubles up to the configured cap. */
+  ReconnectMin = 1000,
 }
 
 /** Defaults of ClientOptions the client reads in more than one place: a const enum too, for the same reason. */
