@@ -30,7 +30,7 @@ export function eachPacket(buffer: Buffer, each: (packet: Buffer) => void): Buff
 }
 
 /** Bytes of a packet's fixed header (type byte and remaining-length varint). */
-function headerSize(packet: Buffer): number {
+export function headerSize(packet: Buffer): number {
   let at = 1;
   while (packet[at]! & 128) at++;
   return at + 1;

@@ -10,15 +10,12 @@ import { EventEmitter } from "node:events";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { setFlagsFromString } from "node:v8";
-import { runInNewContext } from "node:vm";
 import { buildFirmware } from "../esbuild.config.mjs";
 import { EspruinoSim } from "../host-sim/runtime.ts";
 import { until } from "../scripts/faults.ts";
+import { heapAfterGc as heap } from "./support/heap.ts";
 import { HostileBroker, packet, publish, varint } from "./support/hostile-broker.ts";
 
-setFlagsFromString("--expose-gc");
-const gc = runInNewContext("gc") as () => void;
 
 /** Reconnect bound after a drop: backoff cap 1 s + 2 s slack (twice for a bad CONNACK: two connects). */
 const RECONNECT_BOUND_MS = 3000;
@@ -149,13 +146,6 @@ for (const attack of ATTACKS) {
     await obey();
     assert.deepEqual(uncaught, []);
   });
-}
-
-/** Heap in use after a full collection, bytes. */
-function heap(): number {
-  gc();
-  gc();
-  return process.memoryUsage().heapUsed;
 }
 
 /** Lets the board take every chunk of data host-sim has queued for it (each goes through setImmediate). */

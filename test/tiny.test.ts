@@ -9,15 +9,15 @@ import { execFileSync } from "node:child_process";
 import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
-import { setFlagsFromString } from "node:v8";
-import { runInNewContext } from "node:vm";
 import { join } from "node:path";
 import { buildFirmware } from "../esbuild.config.mjs";
 import { loadConfig, tinyFirmwareGaps } from "../scripts/firmware-config.mjs";
 import { startAedesBroker, startMosquitto } from "./support/brokers.ts";
 import { bootBoard, type Board, until } from "./support/board.ts";
 import { makeCa } from "./support/certs.ts";
+import { eachPacket, headerSize } from "../scripts/faults.ts";
 import { FaultProxy } from "./support/fault-proxy.ts";
+import { heapAfterGc as heap } from "./support/heap.ts";
 import { HostileBroker, packet, publish, varint } from "./support/hostile-broker.ts";
 import { Phone, settledRetained } from "./support/phone.ts";
 
@@ -380,24 +380,15 @@ async function mute(answerConnect: boolean): Promise<{ url: string; pings: () =>
   const server = createServer((socket) => {
     sockets.push(socket);
     socket.on("error", () => {});
+    let pending: Buffer = Buffer.alloc(0);
     socket.on("data", (data) => {
-      for (let at = 0; at < data.length; ) {
-        const type = data[at]! >> 4;
-        let length = 0;
-        let shift = 0;
-        let next = at + 1;
-        for (;;) {
-          const digit = data[next++]!;
-          length |= (digit & 127) << shift;
-          shift += 7;
-          if (!(digit & 128)) break;
-        }
-        const id = data.subarray(next, next + 2);
-        at = next + length;
+      pending = eachPacket(Buffer.concat([pending, data]), (p) => {
+        const type = p[0]! >> 4;
+        const id = p.subarray(headerSize(p), headerSize(p) + 2);
         if (type === 1 && answerConnect) socket.write(packet(0x20, [0, 0]));
         if (type === 8) socket.write(packet(0x90, [id[0]!, id[1]!, 0]));
         if (type === 12) pings++;
-      }
+      });
     });
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
@@ -526,13 +517,6 @@ describe("the tiny firmware against a hostile broker", () => {
   });
 
   test("memory stays flat while a 16 MB PUBLISH streams past, then the LED obeys", async () => {
-    setFlagsFromString("--expose-gc");
-    const gc = runInNewContext("gc") as () => void;
-    const heap = () => {
-      gc();
-      gc();
-      return process.memoryUsage().heapUsed;
-    };
     await obey();
     const mark = board.lines.length;
     const size = 16 << 20;
