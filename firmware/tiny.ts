@@ -1,20 +1,21 @@
 // The tiny firmware: the whole LED device at QoS 0 in one module, what the defaults build. The build picks it
 // instead of main.ts when the config asks for nothing it lacks (`tinyFirmwareGaps` in scripts/firmware-config.mjs):
 // QoS 0 commands and reports, a clean session, no offline queue, no TLS, no button, brightness, error topic or Home
-// Assistant. WiFi, credentials, the client id, keepalive, base topic, pin, packet cap and JSON commands all work.
+// Assistant, and a CONNECT of at most 127 bytes. WiFi, credentials, the client id, keepalive, base topic, pin,
+// packet cap and JSON commands all work.
 //
 // It is main.ts + app/led.ts + mqtt/client.ts cut to what that config needs, with the session's guarantees kept:
-// Will and retained availability, CONNACK deadline, keepalive with a PINGRESP deadline, reconnect with backoff and
+// Will and retained availability, a connect deadline, keepalive with a PINGRESP deadline, reconnect with backoff and
 // jitter, packets reassembled and split, oversized ones skipped as they stream, and the connection dropped (then
 // re-made) on any packet a broker must not send a QoS 0 subscriber. Being smaller, it is stricter: a PUBACK, a QoS 1
 // PUBLISH or an unknown SUBACK id is a protocol error here, and a PUBLISH on any topic but the base topic is
 // ignored unread (a broker sends none: the one subscription is that exact topic).
 //
-// Everything lives at the top level and in few functions: on Espruino each function object costs RAM.
-import { Command, parseCommand, parseJsonCommand, Refusal } from "./app/led";
+// Everything lives at the top level, in few functions, and one interval of a second counts down every deadline and
+// delay: on Espruino each function object and each timer costs RAM, and each byte of source is RAM too.
+import { Command, parseCommand, parseJsonCommand } from "./app/led";
 import { joinWifi } from "./board/wifi";
-import { Delay } from "./mqtt/client";
-import { chr, field, FixedPacket, packet, u16 } from "./mqtt/packet";
+import { chr, FixedPacket } from "./mqtt/packet";
 
 /** Where the device says it is online (retained), and where its Will says offline. */
 const enum Topic {
@@ -23,25 +24,35 @@ const enum Topic {
 }
 
 const log: (message: string) => void = console.log;
+/** Why a link is dropped on a packet no broker may send here (with its first byte). */
+const BAD_PACKET = "bad packet, first byte ";
 
-/** The open (or opening) link; undefined between connections, when events of the old socket are ignored. */
+/** The open (or opening) link; undefined between connections. */
 let socket: EspruinoSocket | undefined;
+// The state below without an initial value gets one before its first use (connect, start): no bytes spent on it.
 /** Bytes of a packet not yet whole, and how many bytes of an oversized one are still to be skipped. */
-let buffered = "";
-let toSkip = 0;
-let connected = false;
-let pingSent = false;
-let connectedAt = 0;
-let failures = 0;
-let running = false;
-/** The one timer (Espruino's ids start at 1): the CONNACK deadline, then the keepalive tick, or the reconnect. */
-let timer: number | undefined;
-let isOn = false;
-let reportPending = false;
+let buffered: string;
+let toSkip: number;
+let connected: boolean | undefined;
+/** A PINGREQ went out and no packet has come since. */
+let pingSent: boolean;
+/** The most seconds the next reconnect waits: 1 after a stable connection, doubling with each failure. */
+let backoff = 1;
+let running: boolean | undefined;
+/**
+ * Seconds until the next step (the interval below): connect, or drop the link that has not said CONNACK, or send a
+ * PINGREQ (or drop, if the last one went unanswered). Below 1, nothing is due.
+ */
+let countdown = 0;
+let isOn: boolean;
+let reportPending: boolean;
 
-function arm(ms: number, callback?: () => void) {
-  if (timer) clearTimeout(timer);
-  timer = callback && setTimeout(callback, ms);
+/**
+ * A packet whose remaining length fits one byte: the build picks this firmware only where every packet it sends is
+ * that short (`tinyFirmwareGaps`). With 0 for `first`, a string field (its two length bytes, then the bytes).
+ */
+function short(first: number, body: string) {
+  return chr(first, body.length) + body;
 }
 
 function send(bytes: string) {
@@ -56,7 +67,7 @@ function send(bytes: string) {
 
 /** A retained QoS 0 PUBLISH to <base><subtopic>. */
 function publish(subtopic: string, payload: string) {
-  send(packet(0x31, field(CONFIG.baseTopic + subtopic), payload.length) + payload);
+  send(short(0x31, short(0, CONFIG.baseTopic + subtopic) + payload));
 }
 
 function report() {
@@ -64,87 +75,27 @@ function report() {
   if (connected) publish(Topic.State, isOn ? "on" : "off");
 }
 
-/** Until CONNACK: its deadline. Then every half keepalive: a PINGREQ, or a drop if the last one had no answer. */
-function tick() {
-  if (!connected) return drop("no CONNACK");
-  if (pingSent) return drop("no PINGRESP");
-  arm(CONFIG.keepalive * 500, tick);
-  pingSent = true;
-  send(FixedPacket.Pingreq);
-}
-
 /**
- * A whole packet from the broker: `first` is its first byte, `body` what follows the remaining length. Anything
- * but what a broker may send this client here is a protocol error, after which a client must close [MQTT-4.8.0-1].
+ * The socket's connect callback, 'data' and 'end' alike: the socket once open, a string of bytes, or nothing. Each
+ * whole packet is checked against what a broker may send this client; anything else is a protocol error, after
+ * which a client must close [MQTT-4.8.0-1].
  */
-function handle(first: number, body: string) {
-  pingSent = false;
-  // CONNACK: accepted (session present must be 0 after a clean-session CONNECT [MQTT-3.2.2-1]), or refused.
-  if (first == 0x20 && !connected) {
-    if (body == "\0\0") {
-      connected = true;
-      connectedAt = Date["now"]();
-      log("MQTT connected");
-      arm(CONFIG.keepalive * 500, CONFIG.keepalive ? tick : undefined);
-      // SUBSCRIBE (packet id 1, the base topic at QoS 0), then online and the state, both retained.
-      send(packet(0x82, "\0\x01" + field(CONFIG.baseTopic) + "\0", 0));
-      publish(Topic.Availability, "online");
-      return report();
-    }
-    const code = body.charCodeAt(1);
-    // Codes 4 and 5 named, as the full firmware names them: they are the ones a user can mend (credentials, rights).
-    if (body.length == 2 && body < "\x01") return drop("broker refused connection: " + (code == 4 ? "bad user name or password" : code == 5 ? "not authorized" : "code " + code));
-  }
-  // PUBLISH at QoS 0 (DUP 0, retain either): acted on where its topic is the base topic.
-  if ((first & 0xfe) == 0x30 && connected) {
-    const topicEnd = 2 + ((body.charCodeAt(0) << 8) | body.charCodeAt(1));
-    if (topicEnd <= body.length) {
-      if (body.substring(2, topicEnd) != CONFIG.baseTopic) return;
-      const payload = body.substr(topicEnd);
-      let command = parseCommand(payload);
-      if (CONFIG.jsonCommands && command == Command.Invalid) {
-        // Without brightness a JSON command always holds a state: [state, -1].
-        const json = parseJsonCommand(payload);
-        if (json) command = json[0] as Command;
-      }
-      if (command == Command.Invalid) {
-        return log(Refusal.Prefix + CONFIG.baseTopic + ": " + JSON.stringify(payload.substr(0, 16)) + (payload.length > 16 ? "..." : "") + (Refusal.Expected + (CONFIG.jsonCommands ? Refusal.OrJson + "})" : ")")));
-      }
-      isOn = command == Command.Toggle ? !isOn : command == Command.On;
-      digitalWrite(CONFIG.ledPin, CONFIG.ledActiveLow ? !isOn : isOn);
-      // One report per burst of commands: the last state is the one that counts.
-      if (!reportPending) setTimeout(report, 0);
-      return (reportPending = true);
-    }
-  }
-  // SUBACK of packet id 1: QoS 0 granted, or refused. PINGRESP.
-  if (first == 0x90 && body == "\0\x01\x80") return log("broker refused subscription to " + CONFIG.baseTopic);
-  if ((first == 0x90 && body == "\0\x01\0") || (first == 0xd0 && body == "")) return;
-  drop("bad packet from broker, first byte " + first);
-}
-
-/** The socket's connect callback, 'data' and 'end' alike: the socket once open, a string of bytes, or nothing. */
 function receive(event?: string | EspruinoSocket) {
-  if (!socket) return;
-  if (event === undefined) return drop("connection closed");
+  if (!event) return drop("closed");
   if (typeof event != "string") {
-    // The deadline first: a failed write drops the link, and the reconnect it arms must stand.
-    arm(Delay.ConnackTimeout, tick);
     // CONNECT: protocol MQTT level 4; flags: user name, password, Will retained at QoS 0, clean session; keepalive.
     return send(
-      packet(
+      short(
         0x10,
         "\0\x04MQTT\x04" +
-          chr((CONFIG.mqttUsername !== undefined || CONFIG.mqttPassword !== undefined ? 128 : 0) | (CONFIG.mqttPassword !== undefined ? 64 : 0) | 0x26) +
-          u16(CONFIG.keepalive) +
+          chr((CONFIG.mqttUsername !== undefined || CONFIG.mqttPassword !== undefined ? 128 : 0) | (CONFIG.mqttPassword !== undefined ? 64 : 0) | 0x26, CONFIG.keepalive >> 8, CONFIG.keepalive & 255) +
           // Without one configured, a valid MQTT 3.1.1 client id (1-23 of [0-9a-zA-Z]) from the serial number.
-          field(CONFIG.clientId ?? ("led" + getSerial().replace(/[^0-9a-zA-Z]/g, "")).substr(0, 23)) +
-          field(CONFIG.baseTopic + Topic.Availability) +
-          field("offline") +
+          short(0, CONFIG.clientId ?? ("led" + getSerial().replace(/[^0-9a-zA-Z]/g, "")).substr(0, 23)) +
+          short(0, CONFIG.baseTopic + Topic.Availability) +
+          "\0\x07offline" +
           // A password without a user name goes with an empty one: 3.1.1 allows no password alone [MQTT-3.1.2-22].
-          (CONFIG.mqttUsername !== undefined || CONFIG.mqttPassword !== undefined ? field(CONFIG.mqttUsername ?? "") : "") +
-          (CONFIG.mqttPassword !== undefined ? field(CONFIG.mqttPassword) : ""),
-        0,
+          (CONFIG.mqttUsername !== undefined || CONFIG.mqttPassword !== undefined ? short(0, CONFIG.mqttUsername ?? "") : "") +
+          (CONFIG.mqttPassword !== undefined ? short(0, CONFIG.mqttPassword) : ""),
       ),
     );
   }
@@ -158,7 +109,7 @@ function receive(event?: string | EspruinoSocket) {
     let digit = 128;
     // The remaining length: 7 bits a byte, low first, at most 4 bytes.
     while (digit & 128) {
-      if (at > 4) return drop("bad packet from broker, first byte " + first);
+      if (at > 4) return drop(BAD_PACKET + first);
       if (at >= buffered.length) return;
       digit = buffered.charCodeAt(at);
       length |= (digit & 127) << (7 * at++ - 7);
@@ -168,21 +119,58 @@ function receive(event?: string | EspruinoSocket) {
       // Skipped as its bytes arrive, never buffered whole.
       toSkip = total - buffered.length;
       buffered = buffered.substr(total);
-      log("skipped a packet of " + total + " bytes (over the " + CONFIG.maxPacketSize + "-byte limit)");
-    } else {
-      if (buffered.length < total) return;
-      const body = buffered.substr(at, length);
-      buffered = buffered.substr(total);
-      handle(first, body);
+      log("skipped a packet of " + total + " bytes");
+      continue;
     }
+    if (buffered.length < total) return;
+    const body = buffered.substr(at, length);
+    // The packet's type and flags, then what follows its remaining length.
+    const key = buffered[0] + body;
+    buffered = buffered.substr(total);
+    pingSent = false;
+    if (!connected) {
+      // CONNACK: accepted (session present must be 0 after a clean-session CONNECT [MQTT-3.2.2-1]), or refused.
+      if (key != " \0\0") return drop(key.length == 3 && key < " \x01" ? "refused, code " + body.charCodeAt(1) : BAD_PACKET + first);
+      connected = true;
+      log("MQTT connected");
+      // The first PINGREQ in half a keepalive (none with keepalive 0: the countdown never reaches 0 again).
+      countdown = (CONFIG.keepalive + 1) >> 1;
+      // SUBSCRIBE (packet id 1, the base topic at QoS 0), then online and the state, both retained.
+      send(short(0x82, "\0\x01" + short(0, CONFIG.baseTopic) + "\0"));
+      publish(Topic.Availability, "online");
+      report();
+    } else if ((first & 0xfe) == 0x30) {
+      // PUBLISH at QoS 0 (DUP 0, retain either): acted on where its topic is the base topic.
+      // Any other topic (which no broker sends here: the one subscription is this exact topic) is ignored.
+      if (body.substr(0, CONFIG.baseTopic.length + 2) != short(0, CONFIG.baseTopic)) continue;
+      const payload = body.substr(CONFIG.baseTopic.length + 2);
+      let command = parseCommand(payload);
+      if (CONFIG.jsonCommands && command == Command.Invalid) {
+        // Without brightness a JSON command always holds a state: [state, -1].
+        const json = parseJsonCommand(payload);
+        if (json) command = json[0] as Command;
+      }
+      if (command == Command.Invalid) {
+        log("refused " + JSON.stringify(payload.substr(0, 16)) + (payload.length > 16 ? "..." : "") + " on " + CONFIG.baseTopic);
+        continue;
+      }
+      isOn = command == Command.Toggle ? !isOn : command == Command.On;
+      digitalWrite(CONFIG.ledPin, CONFIG.ledActiveLow ? !isOn : isOn);
+      // One report per burst of commands: the last state is the one that counts.
+      if (!reportPending) setTimeout(report, 0);
+      reportPending = true;
+    } else if (key == "\x90\0\x01\x80") log("subscription refused");
+    // SUBACK of packet id 1 granting QoS 0, PINGRESP: nothing to do. Anything else: a protocol error.
+    else if (key != "\x90\0\x01\0" && key != "\xd0") return drop(BAD_PACKET + first);
   }
 }
 
 function connect() {
-  timer = undefined;
   buffered = "";
   toSkip = 0;
   pingSent = false;
+  // The deadline for the TCP connect and the CONNACK together.
+  countdown = 10;
   try {
     socket = (require("net") as EspruinoNet).connect({ host: CONFIG.mqttHost, port: CONFIG.mqttPort }, receive);
     socket.on("data", receive);
@@ -194,25 +182,35 @@ function connect() {
 
 /** Ends the link (if any) and, unless stopped, reconnects after a backoff: 1 s doubling to the cap, with jitter. */
 function drop(reason: string) {
-  const old = socket;
+  if (socket) {
+    socket.removeAllListeners();
+    socket.end();
+  }
   socket = undefined;
-  if (old) {
-    old.removeAllListeners();
-    try {
-      old.end();
-    } catch {}
-  }
-  if (connected) {
-    log("MQTT disconnected: " + reason);
-    if (Date["now"]() - connectedAt >= Delay.StableConnection) failures = 0;
-  }
   connected = false;
-  if (!running) return arm(0);
-  // Past 2^n's cap the minimum is the cap: no need to stop counting.
-  const delay = Math.min(CONFIG.reconnectMaxSeconds * 1000, Delay.ReconnectMin * Math.pow(2, failures++)) * (0.5 + Math.random() / 2);
-  log(reason + "; reconnecting in " + (delay / 1000).toFixed(1) + " s");
-  arm(delay, connect);
+  // Past 2^n's cap the minimum is the cap: no need to stop counting. Whole seconds, as the interval counts.
+  // Full jitter: 2 to `backoff` + 1 ticks, so 1 to `backoff` + 1 seconds (the next tick may be due at once). The
+  // backoff doubles up to the cap.
+  countdown = running ? (2 + Math.random() * backoff) | 0 : 0;
+  backoff = Math.min(2 * backoff, CONFIG.reconnectMaxSeconds);
+  log("MQTT: " + reason + (running ? "; retry in " + countdown + " s" : ""));
 }
+
+/** Every second: whatever the countdown has come to (see `countdown`). */
+setInterval(function () {
+  if (!--countdown) {
+    if (!socket) connect();
+    else if (!connected) drop("no CONNACK");
+    else if (pingSent) drop("no PINGRESP");
+    else {
+      // Up for half a keepalive: the connection counts as stable, and the backoff starts afresh.
+      backoff = 1;
+      pingSent = true;
+      countdown = (CONFIG.keepalive + 1) >> 1;
+      send(FixedPacket.Pingreq);
+    }
+  }
+}, 1000);
 
 /** At power-up, and again after a stop (save() stops, then starts the saved image): the LED off, as at boot. */
 function start() {

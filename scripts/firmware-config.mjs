@@ -323,8 +323,27 @@ export function tinyFirmwareGaps(config) {
     ledBrightness: config.ledBrightness,
     errorTopic: config.errorTopic !== undefined,
     homeAssistant: config.haConfig !== undefined,
+    // The tiny firmware writes each packet's remaining length in one byte: its CONNECT, the longest, must fit 127.
+    longConnect: tinyConnectLength(config) > 127,
   };
   return Object.keys(needs).filter((key) => needs[key]);
+}
+
+/**
+ * The remaining length of the tiny firmware's CONNECT: protocol name, level, flags and keepalive; the client id (at
+ * most 23 bytes when derived from the serial number); the Will (<base>/availability, "offline"); the credentials.
+ */
+export function tinyConnectLength(config) {
+  const field = (text) => 2 + Buffer.byteLength(text);
+  const credentials = config.mqttUsername !== undefined || config.mqttPassword !== undefined;
+  return (
+    10 +
+    (config.clientId === undefined ? 2 + 23 : field(config.clientId)) +
+    field(`${config.baseTopic}/availability`) +
+    field("offline") +
+    (credentials ? field(config.mqttUsername ?? "") : 0) +
+    (config.mqttPassword !== undefined ? field(config.mqttPassword) : 0)
+  );
 }
 
 /** Strings reach the device as bytes: UTF-8, one char per byte, so the bundle carries them as \xNN escapes. */

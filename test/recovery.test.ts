@@ -109,7 +109,7 @@ test("WiFi lost and back: the same reconnect machinery brings the session back, 
     await waitLine("MQTT connected", 0);
     const dropAt = lines.length;
     board.wifiDrop();
-    await waitLine("MQTT disconnected", dropAt);
+    await waitLine("MQTT: closed", dropAt);
     await waitLine("cannot connect", dropAt); // retried with backoff while the network is gone
     const restoreAt = lines.length;
     board.wifiRestore();
