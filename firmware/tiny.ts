@@ -15,6 +15,7 @@
 // delay: on Espruino each function object and each timer costs RAM, and each byte of source is RAM too.
 import { Command, parseCommand, parseJsonCommand } from "./app/led";
 import { joinWifi } from "./board/wifi";
+import { Delay } from "./mqtt/client";
 import { chr, FixedPacket } from "./mqtt/packet";
 
 /** Where the device says it is online (retained), and where its Will says offline. */
@@ -170,7 +171,7 @@ function connect() {
   toSkip = 0;
   pingSent = false;
   // The deadline for the TCP connect and the CONNACK together.
-  countdown = 10;
+  countdown = Delay.ConnackSeconds;
   try {
     socket = (require("net") as EspruinoNet).connect({ host: CONFIG.mqttHost, port: CONFIG.mqttPort }, receive);
     socket.on("data", receive);

@@ -109,15 +109,19 @@ export interface Client {
 }
 
 /**
- * The session's timing, in milliseconds, for this client and the tiny firmware alike; a const enum, so the build
- * writes the numbers where they are used (a constant would cost RAM).
+ * The session's timing, in milliseconds (but `ConnackSeconds`), for this client and the firmwares; a const enum, so
+ * the build writes the numbers where they are used (a constant would cost RAM).
  */
 export const enum Delay {
-  /** How long to wait for CONNACK once the socket is open. */
-  ConnackTimeout = 10000,
+  /**
+   * How long to wait for CONNACK: in seconds for the tiny firmware (its clock ticks once a second; there it covers
+   * the TCP connect too), in milliseconds once the socket is open for this client.
+   */
+  ConnackSeconds = 10,
+  ConnackTimeout = ConnackSeconds * 1000,
   /** A connection that stayed up this long was a good one: the backoff starts again from the bottom. */
   StableConnection = 10000,
-  /** The first reconnect delay the firmwares use (`reconnectMin`); it doubles up to the configured cap. */
+  /** The first reconnect delay the full firmware uses (`reconnectMin`); it doubles up to the configured cap. */
   ReconnectMin = 1000,
 }
 
