@@ -77,7 +77,8 @@ export const MANGLED_PROPERTIES = [
 
 /**
  * The bundle's entry for a config: firmware/tiny.ts where the config asks for nothing it lacks (QoS 0 and none of
- * the queue, TLS, button, brightness, error topic, Home Assistant or a kept session: `tinyFirmwareGaps`),
+ * the queue, TLS, button, brightness, error topic, Home Assistant, a kept session or a CONNECT over 127 bytes:
+ * `tinyFirmwareGaps`),
  * firmware/main.ts otherwise.
  */
 export function firmwareEntry(config) {
@@ -141,7 +142,8 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
   try {
     const { code, config, entry } = await buildFirmware();
     const gaps = tinyFirmwareGaps(config);
-    const kind = gaps.length ? `the full firmware (${entry}): the tiny one lacks ${gaps.join(", ")}` : `the tiny firmware (${entry}): nothing configured needs the full one`;
+    const named = gaps.map((gap) => (gap === "longConnect" ? "longConnect (client id, base topic and credentials make a CONNECT over 127 bytes)" : gap));
+    const kind = gaps.length ? `the full firmware (${entry}): the tiny one lacks ${named.join(", ")}` : `the tiny firmware (${entry}): nothing configured needs the full one`;
     console.log(`dist/firmware.js: ${Buffer.byteLength(code)} bytes, ${kind}`);
   } catch (error) {
     const messages = error.errors?.map((e) => e.text) ?? [error.message];
