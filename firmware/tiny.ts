@@ -160,7 +160,7 @@ function receive(event?: string | EspruinoSocket) {
       // One report per burst of commands: the last state is the one that counts.
       if (!reportPending) setTimeout(report, 0);
       reportPending = true;
-    } else if (key == "\x90\0\x01\x80") log("subscription refused");
+    } else if (key == "\x90\0\x01\x80") log("subscription refused: " + CONFIG.baseTopic);
     // SUBACK of packet id 1 granting QoS 0, PINGRESP: nothing to do. Anything else: a protocol error.
     else if (key != "\x90\0\x01\0" && key != "\xd0") return drop(BAD_PACKET + first);
   }

@@ -31,7 +31,7 @@ export function fleetClientId(index: number): string {
 
 export class Fleet {
   readonly boards: EspruinoSim[] = [];
-  /** Whether each board is connected, from its console ("MQTT connected" / "MQTT disconnected"). */
+  /** Whether each board is connected, from its console ("MQTT connected" / "MQTT: <why the link is down>"). */
   readonly connected: boolean[] = [];
 
   constructor(private readonly options: FleetOptions) {
@@ -41,7 +41,7 @@ export class Fleet {
       this.connected.push(false);
       sim.on("console", (text: string) => {
         if (text.startsWith("MQTT connected")) this.connected[i] = true;
-        else if (text.startsWith("MQTT disconnected")) this.connected[i] = false;
+        else if (text.startsWith("MQTT: ")) this.connected[i] = false;
         options.onConsole?.(i, text);
       });
       sim.on("pin", (change: PinChange) => options.onPin?.(i, change));

@@ -312,12 +312,13 @@ export async function trial(rig: Rig, fault: Fault): Promise<TrialResult> {
   } catch (error) {
     result.error = (error as Error).message;
   }
-  const reason = rig.lines.slice(lineMark).find((line) => line.startsWith("MQTT disconnected: "));
-  result.said = reason ? reason.slice("MQTT disconnected: ".length) : "";
+  // The first drop's reason: "MQTT: <why>; retry in N s".
+  const reason = rig.lines.slice(lineMark).find((line) => line.startsWith("MQTT: "));
+  result.said = reason ? reason.slice("MQTT: ".length).replace(/; retry in .*$/, "") : "";
   return result;
 }
 
-const DROPPED = (rig: Rig, from: number) => rig.lines.slice(from).some((line) => line.startsWith("MQTT disconnected"));
+const DROPPED = (rig: Rig, from: number) => rig.lines.slice(from).some((line) => line.startsWith("MQTT: "));
 
 /** The faults of the table, in order; each one's `rig` option says whether it runs through the proxy. */
 export const FAULTS: Array<Fault & { proxy: boolean }> = [
@@ -396,7 +397,7 @@ export const FAULTS: Array<Fault & { proxy: boolean }> = [
     async inject(rig) {
       const from = rig.lines.length;
       rig.sim.wifiDrop();
-      await until(rig, "connects failing without WiFi", () => rig.lines.slice(from).some((line) => line.startsWith("cannot connect")));
+      await until(rig, "connects failing without WiFi", () => rig.lines.slice(from).some((line) => line.startsWith("MQTT: cannot connect")));
     },
     async heal(rig) {
       rig.sim.wifiRestore();
@@ -623,7 +624,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       const from = rig.lines.length;
       const t0 = performance.now();
       rig.proxy!.dropAll();
-      await until(rig, "the drop", () => rig.lines.slice(from).some((line) => line.startsWith("MQTT disconnected")));
+      await until(rig, "the drop", () => rig.lines.slice(from).some((line) => line.startsWith("MQTT: ")));
       const level = rig.sim.pinValue("D2") === 1 ? 0 : 1;
       rig.sim.press("D0");
       expected.push(level ? "on" : "off");

@@ -63,7 +63,7 @@ const FIRMWARES = [
     name: "the full firmware",
     overrides: { stateQos: 1 },
     tag: "f",
-    refusal: (code: number) => new RegExp(`^broker refused connection: ${code == 4 ? "bad user name or password" : "not authorized"}; reconnecting in (\\d+\\.\\d) s$`),
+    refusal: (code: number) => new RegExp(`^MQTT: refused, code ${code} \\(${code == 4 ? "bad user name or password" : "not authorized"}\\); retry in (\\d+\\.\\d) s$`),
     /** 0.5 to 1 s, then up to 2 s. */
     backoff: (first: number, second: number) => first >= 0.5 && first <= 1 && second >= first && second <= 2,
   },

@@ -81,7 +81,7 @@ interface Attack {
   says: RegExp;
 }
 
-const malformed = (error: number) => new RegExp(`^MQTT disconnected: malformed packet from broker \\(error ${error}, `);
+const malformed = (error: number) => new RegExp(`^MQTT: bad packet, first byte \\d+ \\(error ${error}\\); retry in `);
 
 const ATTACKS: Attack[] = [
   { name: "remaining length of 5 bytes", bytes: Buffer.from([0x30, 0xff, 0xff, 0xff, 0xff, 0x7f]), expect: "drop", says: malformed(1) },
@@ -101,10 +101,10 @@ const ATTACKS: Attack[] = [
   { name: "topic holding U+0000", bytes: packet(0x30, [...topicBytes([0x6c, 0x00, 0x64]), 0x6f, 0x6e]), expect: "drop", says: malformed(6) },
   { name: "empty topic", bytes: packet(0x30, [0, 0, 0x6f, 0x6e]), expect: "drop", says: malformed(6) },
   { name: "SUBACK with return code 5", bytes: packet(0x90, [0, 9, 5]), expect: "drop", says: malformed(7) },
-  { name: "a second CONNACK", bytes: packet(0x20, [0, 0]), expect: "drop", says: /^MQTT disconnected: second CONNACK$/ },
-  { name: "CONNACK of 3 bytes", connack: packet(0x20, [0, 0, 0]), expect: "drop", says: /^malformed packet from broker \(error 4, first byte 32\)/ },
-  { name: "CONNACK with reserved flag bits", connack: packet(0x20, [2, 0]), expect: "drop", says: /^malformed packet from broker \(error 7, first byte 32\)/ },
-  { name: "CONNACK refusing (code 5)", connack: packet(0x20, [0, 5]), expect: "drop", says: /^broker refused connection: not authorized/ },
+  { name: "a second CONNACK", bytes: packet(0x20, [0, 0]), expect: "drop", says: /^MQTT: second CONNACK; retry in / },
+  { name: "CONNACK of 3 bytes", connack: packet(0x20, [0, 0, 0]), expect: "drop", says: /^MQTT: bad packet, first byte 32 \(error 4\)/ },
+  { name: "CONNACK with reserved flag bits", connack: packet(0x20, [2, 0]), expect: "drop", says: /^MQTT: bad packet, first byte 32 \(error 7\)/ },
+  { name: "CONNACK refusing (code 5)", connack: packet(0x20, [0, 5]), expect: "drop", says: /^MQTT: refused, code 5 \(not authorized\); retry in / },
   { name: "PUBACK for an id never used", bytes: packet(0x40, [0x77, 0x77]), expect: "keep", says: /^$/ },
   { name: "SUBACK for an id never used", bytes: packet(0x90, [0x77, 0x77, 0]), expect: "keep", says: /^$/ },
   { name: "UNSUBACK for an id never used", bytes: packet(0xb0, [0x77, 0x77]), expect: "keep", says: /^$/ },
@@ -113,8 +113,8 @@ const ATTACKS: Attack[] = [
   { name: "QoS 2 PUBLISH to a QoS 1 build", bytes: publish("led", "on", 2, 7), expect: "keep", says: /^ignored a QoS 2 PUBLISH$/ },
   { name: "PUBLISH on a topic not subscribed", bytes: publish("other/topic", "on"), expect: "keep", says: /^$/ },
   // 1 type byte, 2 length bytes, 2 + 3 topic bytes, then the payload.
-  { name: "PUBLISH of 1,024 bytes (at the cap)", bytes: publish("led", Buffer.alloc(1024 - 8, 0x6f)), expect: "keep", says: /^refused payload on led: "o{16}"\.\.\./ },
-  { name: "PUBLISH of 1,025 bytes (1 over the cap)", bytes: publish("led", Buffer.alloc(1025 - 8, 0x6f)), expect: "keep", says: /^skipped a packet of 1025 bytes \(type 3\): over the 1024-byte limit$/ },
+  { name: "PUBLISH of 1,024 bytes (at the cap)", bytes: publish("led", Buffer.alloc(1024 - 8, 0x6f)), expect: "keep", says: /^refused "o{16}"\.\.\. on led \(expected / },
+  { name: "PUBLISH of 1,025 bytes (1 over the cap)", bytes: publish("led", Buffer.alloc(1025 - 8, 0x6f)), expect: "keep", says: /^skipped a packet of 1025 bytes$/ },
 ];
 
 const results: string[] = [];

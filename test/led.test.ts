@@ -367,7 +367,7 @@ describe("createLedApp with JSON commands", () => {
         assert.deepEqual(r.led, [false]);
         assert.deepEqual(r.published, []);
         assert.equal(r.log.length, 1);
-        assert.match(r.log[0]!, /^refused payload on led: .* \(expected on\/off\/toggle\/1\/0\/true\/false or JSON \{"state":"on"\}\)$/);
+        assert.match(r.log[0]!, /^refused .* on led \(expected on\/off\/toggle\/1\/0\/true\/false or JSON \{"state":"on"\}\)$/);
       });
     }
   });

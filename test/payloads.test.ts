@@ -66,10 +66,10 @@ describe("with JSON commands and an error topic", () => {
     for (const [payload] of REFUSED) await phone.publish("desk", payload);
     // A command after them: handled in order, so every refusal above came before it.
     await command(phone, "desk", "off", "off");
-    const refusals = board.lines.slice(fromLine).filter((line) => line.startsWith("refused payload on desk: "));
+    const refusals = board.lines.slice(fromLine).filter((line) => line.startsWith("refused ") && line.includes(" on desk (expected "));
     assert.equal(refusals.length, REFUSED.length, board.lines.slice(fromLine).join("\n"));
     for (const line of refusals) assert.match(line, /\(expected on\/off\/toggle\/1\/0\/true\/false or JSON \{"state":"on"\}\)$/);
-    assert.ok(refusals.includes('refused payload on desk: "\\u0000\\u00FF\\u00FE\\u0080" (expected on/off/toggle/1/0/true/false or JSON {"state":"on"})'), "binary bytes quoted as escapes");
+    assert.ok(refusals.includes('refused "\\u0000\\u00FF\\u00FE\\u0080" on desk (expected on/off/toggle/1/0/true/false or JSON {"state":"on"})'), "binary bytes quoted as escapes");
     const errors = phone.seen.slice(fromSeen).filter((m) => m.topic === "desk/error");
     assert.deepEqual(errors.map((m) => m.payload), refusals, "each refusal, as printed, on the error topic");
     assert.ok(errors.every((m) => !m.retain));
@@ -145,7 +145,7 @@ describe("with brightness", () => {
     await dim('{"brightness":200}', '{"state":"ON","brightness":200}');
     const errors = phone.seen.slice(fromSeen).filter((m) => m.topic === "dim/error");
     assert.equal(errors.length, bad.length);
-    for (const error of errors) assert.match(error.payload, /^refused payload on dim: .*or JSON \{"state":"on","brightness":0-255\}\)$/);
+    for (const error of errors) assert.match(error.payload, /^refused .* on dim \(expected .*or JSON \{"state":"on","brightness":0-255\}\)$/);
     assert.deepEqual(board.pwm.slice(fromPwm).map((change) => change.value), [200 / 255]);
   });
 

@@ -59,7 +59,7 @@ async function phone(port = broker.port): Promise<Phone> {
 
 /** The reconnect delays the client reported, in seconds, in order. */
 function delays(board: Board): number[] {
-  return board.matching(/reconnecting in (\d+\.\d) s/).map((match) => Number(match[1]));
+  return board.matching(/retry in (\d+\.\d) s/).map((match) => Number(match[1]));
 }
 
 describe("mqtts:// against Mosquitto's TLS listener", () => {
@@ -121,7 +121,7 @@ describe("host-sim's tls module", () => {
 
   test("on a board without tls (the ESP8266's Espruino) the device says so and retries, without a plain link", async () => {
     const board = await boot({ mqttUrl: `mqtts://127.0.0.1:${broker.port}`, mqttCaFile: ca.cert, clientId: "tlsnone" }, { tls: false });
-    await board.line(/cannot connect: this Espruino has no tls module \(mqtts:\/\/ needs an ESP32 build\); reconnecting in/);
+    await board.line(/^MQTT: cannot connect: this Espruino has no tls module \(mqtts:\/\/ needs an ESP32 build\); retry in/);
     assert.equal(board.sockets.length, 0);
   });
 });

@@ -18,16 +18,6 @@ export const enum Command {
   Toggle = 2,
 }
 
-/**
- * The words of a refusal, for this app and the tiny firmware alike: "refused payload on <topic>: <payload quoted>"
- * then what was expected. A const enum, so the build writes them where they are used.
- */
-export const enum Refusal {
-  Prefix = "refused payload on ",
-  Expected = " (expected on/off/toggle/1/0/true/false",
-  OrJson = ' or JSON {"state":"on"',
-}
-
 /** A JSON command without "state" (brightness only). */
 export const NO_STATE = -2;
 
@@ -196,9 +186,10 @@ export function createLedApp(options: LedAppOptions): LedApp {
           return apply(state);
         }
       }
+      // As the tiny firmware says it, with what was expected: refused "<payload, 16 bytes at most>" on <topic> (...).
       options.log(
-        Refusal.Prefix + topic + ": " + JSON.stringify(payload.substr(0, 16)) + (payload.length > 16 ? "..." : "") +
-          Refusal.Expected + (LED_JSON ? Refusal.OrJson + (LED_BRIGHTNESS ? ',"brightness":0-255}' : "}") : "") + ")",
+        "refused " + JSON.stringify(payload.substr(0, 16)) + (payload.length > 16 ? "..." : "") + " on " + topic +
+          " (expected on/off/toggle/1/0/true/false" + (LED_JSON ? ' or JSON {"state":"on"' + (LED_BRIGHTNESS ? ',"brightness":0-255}' : "}") : "") + ")",
       );
     },
   };

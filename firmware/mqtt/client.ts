@@ -80,7 +80,7 @@ export interface ClientOptions {
   queueLimit?: number;
   /** After each accepted CONNACK (and the SUBSCRIBE sent with it). May publish. */
   onConnect(sessionPresent: boolean): void;
-  /** After a connection that had been accepted is lost (the client also logs "MQTT disconnected: " and the reason). */
+  /** After a connection that had been accepted is lost (the client also logs "MQTT: " and the reason). */
   onDisconnect?(reason: string): void;
   /** Messages that no subscription's own handler took. */
   onMessage?: MessageHandler;
@@ -238,7 +238,7 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
     if (!connected) return drop("no CONNACK");
     const now = clock.now();
     if (pingSentAt) {
-      if (now - pingSentAt >= keepaliveMs / 2) return drop("no answer to PINGREQ");
+      if (now - pingSentAt >= keepaliveMs / 2) return drop("no PINGRESP");
       return arm(keepaliveMs / 2 - (now - pingSentAt), tick);
     }
     const idle = now - lastSent;
@@ -256,9 +256,9 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
     if (!link) return;
     if (typeof packet == "number") {
       if (packet == DecodeError.TooLarge) {
-        return options.log("skipped a packet of " + size + " bytes (type " + ((firstByte as number) >> 4) + "): over the " + options.maxPacketSize + "-byte limit");
+        return options.log("skipped a packet of " + size + " bytes");
       }
-      return drop("malformed packet from broker (error " + packet + ", first byte " + firstByte + ")");
+      return drop("bad packet, first byte " + firstByte + " (error " + packet + ")");
     }
     pingSentAt = 0;
     const type = packet.type;
@@ -267,7 +267,8 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
       const code = packet.code as number;
       if (connected) return drop("second CONNACK");
       if (code) {
-        return drop("broker refused connection: " + (["unacceptable protocol version", "identifier rejected", "server unavailable", "bad user name or password", "not authorized"][code - 1] || "code " + code));
+        const name = ["unacceptable protocol version", "identifier rejected", "server unavailable", "bad user name or password", "not authorized"][code - 1];
+        return drop("refused, code " + code + (name ? " (" + name + ")" : ""));
       }
       const sessionPresent = packet.sessionPresent as boolean;
       connected = true;
@@ -333,7 +334,7 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
       const sent = pendingSubscribes[id] || [];
       delete pendingSubscribes[id];
       for (let i = 0; i < granted.length; i++) {
-        if (granted[i] == 0x80) options.log("broker refused subscription to " + sent[i]);
+        if (granted[i] == 0x80) options.log("subscription refused: " + sent[i]);
       }
     }
   }
@@ -360,7 +361,7 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
           }));
           if (sent) arm(Delay.ConnackTimeout, tick);
         } else {
-          drop("connection closed");
+          drop("closed");
         }
       });
     } catch (error) {
@@ -387,15 +388,15 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
     }
     if (wasConnected) {
       if (clock.now() - connectedAt >= Delay.StableConnection) failures = 0;
-      options.log("MQTT disconnected: " + reason);
       if (options.onDisconnect) options.onDisconnect(reason);
     }
-    if (stopped) return;
+    // One line for every drop, as the tiny firmware says it: "MQTT: <why>", then when the next attempt comes.
+    if (stopped) return options.log("MQTT: " + reason);
     // Exponential backoff with jitter (50-100% of the step), so a fleet does not reconnect in step.
     const step = Math.min(options.reconnectMax, options.reconnectMin * Math.pow(2, failures));
     const delay = Math.round(step * (0.5 + Math.random() / 2));
     if (failures < 30) failures++;
-    options.log(reason + "; reconnecting in " + (delay / 1000).toFixed(1) + " s");
+    options.log("MQTT: " + reason + "; retry in " + (delay / 1000).toFixed(1) + " s");
     arm(delay, connect);
   }
 
