@@ -35,10 +35,12 @@ let socket: EspruinoSocket | undefined;
 let buffered: string;
 let toSkip: number;
 let connected: boolean | undefined;
-/** A PINGREQ went out and no packet has come since. */
+/** A PINGREQ went out and no byte has come from the broker since. */
 let pingSent: boolean;
-/** The most seconds the next reconnect waits: 1 after a stable connection, doubling with each failure. */
-let backoff = 1;
+/** The most seconds the next reconnect waits: 1 at start and after a stable connection, doubling with each failure. */
+let backoff: number;
+/** Seconds until the connection counts as stable (the backoff starts afresh), counted down while connected. */
+let untilStable: number;
 let running: boolean | undefined;
 /**
  * Seconds until the next step (the interval below): connect, or drop the link that has not said CONNACK, or send a
@@ -82,6 +84,8 @@ function report() {
  * which a client must close [MQTT-4.8.0-1].
  */
 function receive(event?: string | EspruinoSocket) {
+  // An event Espruino queued before the drop that removed its listener: the link it speaks of is gone.
+  if (!socket) return;
   if (!event) return drop("closed");
   if (typeof event != "string") {
     // CONNECT: protocol MQTT level 4; flags: user name, password, Will retained at QoS 0, clean session; keepalive.
@@ -100,6 +104,8 @@ function receive(event?: string | EspruinoSocket) {
       ),
     );
   }
+  // Any bytes from the broker, a skipped packet's too, show the link is alive.
+  pingSent = false;
   const skip = toSkip;
   toSkip -= event.length;
   buffered += skip > 0 ? event.substr(skip) : event;
@@ -128,11 +134,12 @@ function receive(event?: string | EspruinoSocket) {
     // The packet's type and flags, then what follows its remaining length.
     const key = buffered[0] + body;
     buffered = buffered.substr(total);
-    pingSent = false;
     if (!connected) {
       // CONNACK: accepted (session present must be 0 after a clean-session CONNECT [MQTT-3.2.2-1]), or refused.
-      if (key != " \0\0") return drop(key.length == 3 && key < " \x01" ? "refused, code " + body.charCodeAt(1) : BAD_PACKET + first);
+      // A refusal is " \0" (0x20 0x00) and its code: `key` sorts between " " and " \x01".
+      if (key != " \0\0") return drop(key.length == 3 && key > " " && key < " \x01" ? "refused, code " + body.charCodeAt(1) : BAD_PACKET + first);
       connected = true;
+      untilStable = Delay.StableSeconds;
       log("MQTT connected");
       // The first PINGREQ in half a keepalive (none with keepalive 0: the countdown never reaches 0 again).
       countdown = (CONFIG.keepalive + 1) >> 1;
@@ -169,7 +176,6 @@ function receive(event?: string | EspruinoSocket) {
 function connect() {
   buffered = "";
   toSkip = 0;
-  pingSent = false;
   // The deadline for the TCP connect and the CONNACK together.
   countdown = Delay.ConnackSeconds;
   try {
@@ -190,22 +196,22 @@ function drop(reason: string) {
   socket = undefined;
   connected = false;
   // Past 2^n's cap the minimum is the cap: no need to stop counting. Whole seconds, as the interval counts.
-  // Full jitter: 2 to `backoff` + 1 ticks, so 1 to `backoff` + 1 seconds (the next tick may be due at once). The
-  // backoff doubles up to the cap.
-  countdown = running ? (2 + Math.random() * backoff) | 0 : 0;
+  // Full jitter: 1 to `backoff` ticks. A refusal comes just after the tick that connected, so attempts stay at least
+  // a second apart; a link that dies mid-tick is retried within the second. The backoff doubles up to the cap.
+  countdown = running ? (1 + Math.random() * backoff) | 0 : 0;
   backoff = Math.min(2 * backoff, CONFIG.reconnectMaxSeconds);
   log("MQTT: " + reason + (running ? "; retry in " + countdown + " s" : ""));
 }
 
 /** Every second: whatever the countdown has come to (see `countdown`). */
 setInterval(function () {
+  // Up for 10 s: the connection counts as stable, and the backoff starts afresh (keepalive or not).
+  if (connected && !--untilStable) backoff = 1;
   if (!--countdown) {
     if (!socket) connect();
     else if (!connected) drop("no CONNACK");
     else if (pingSent) drop("no PINGRESP");
     else {
-      // Up for half a keepalive: the connection counts as stable, and the backoff starts afresh.
-      backoff = 1;
       pingSent = true;
       countdown = (CONFIG.keepalive + 1) >> 1;
       send(FixedPacket.Pingreq);
@@ -218,6 +224,7 @@ function start() {
   if (running) return;
   running = true;
   isOn = reportPending = false;
+  backoff = 1;
   digitalWrite(CONFIG.ledPin, CONFIG.ledActiveLow);
   // With no SSID the board uses whatever network it has (saved WiFi settings, Ethernet).
   if (CONFIG.wifiSsid !== undefined) joinWifi(CONFIG.wifiSsid, CONFIG.wifiPassword, log, connect);

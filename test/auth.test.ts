@@ -56,8 +56,8 @@ const FIRMWARES = [
     overrides: {},
     tag: "t",
     refusal: (code: number) => new RegExp(`^MQTT: refused, code ${code}; retry in (\\d+) s$`),
-    /** The first two delays' bounds: 2, then 2 to 3 (full jitter over 1 then 2 s, plus the tick). */
-    backoff: (first: number, second: number) => first === 2 && second >= 2 && second <= 3,
+    /** The first two delays: 1, then 1 or 2 (full jitter over 1 then 2 s). */
+    backoff: (first: number, second: number) => first === 1 && second >= 1 && second <= 2,
   },
   {
     name: "the full firmware",

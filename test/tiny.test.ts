@@ -1,13 +1,12 @@
 // The tiny firmware (firmware/tiny.ts): which configs build it, and the built bundle on a simulated board against
 // Mosquitto (commands, retained state and availability, the Will, a graceful stop, credentials, a broker restart,
 // WiFi lost and back) and against a hostile broker (every packet a broker must not send a QoS 0 subscriber, a
-// refused CONNACK, missing CONNACK and PINGRESP, oversized and random bytes). After each fault it must say why,
-// never throw, reconnect, and obey the next command.
+// refused CONNACK, oversized and random bytes: tiny-hostile.test.ts). After each fault it must say why, never
+// throw, reconnect, and obey the next command. Its deadlines, backoff and save() are in tiny-timing.test.ts.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { chmodSync, mkdtempSync, rmSync } from "node:fs";
-import { createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildFirmware } from "../esbuild.config.mjs";
@@ -15,36 +14,12 @@ import { loadConfig, tinyConnectLength, tinyFirmwareGaps } from "../scripts/firm
 import { startAedesBroker, startMosquitto } from "./support/brokers.ts";
 import { bootBoard, type Board, until } from "./support/board.ts";
 import { makeCa } from "./support/certs.ts";
-import { eachPacket, headerSize } from "../scripts/faults.ts";
 import { FaultProxy } from "./support/fault-proxy.ts";
-import { heapAfterGc as heap } from "./support/heap.ts";
-import { HostileBroker, packet, publish, varint } from "./support/hostile-broker.ts";
-import { Phone, settledRetained } from "./support/phone.ts";
+import { packet, publish } from "./support/hostile-broker.ts";
+import { type Phone, settledRetained } from "./support/phone.ts";
+import { consoleOf, TINY, tinyFixtures } from "./support/tiny.ts";
 
-/** The tiny firmware at its smallest (the defaults build it too, with JSON commands). */
-const TINY = { jsonCommands: false };
-
-const boards: Board[] = [];
-const phones: Phone[] = [];
-after(async () => {
-  for (const board of boards) board.sim.powerOff();
-  for (const phone of phones) await phone.end();
-});
-
-async function boot(overrides: Record<string, unknown>): Promise<Board> {
-  const board = await bootBoard({ ...TINY, ...overrides });
-  boards.push(board);
-  assert.match(board.code, /no PINGRESP/, "the tiny firmware was built");
-  return board;
-}
-
-async function watch(url: string, topics: string[], options = {}): Promise<Phone> {
-  const phone = await Phone.connect(url, topics, options);
-  phones.push(phone);
-  return phone;
-}
-
-const consoleOf = (board: Board) => () => `; console:\n${board.lines.join("\n")}`;
+const { boards, boot, watch } = tinyFixtures();
 
 describe("which firmware a config builds", () => {
   const gaps = (overrides: Record<string, unknown>) => tinyFirmwareGaps(loadConfig({ file: null, env: {}, overrides }));
@@ -190,39 +165,6 @@ describe("the tiny firmware through Mosquitto", () => {
   });
 });
 
-describe("save() on a running board: stopped, then started again from the saved image", () => {
-  // QoS 1 reports pick the full firmware.
-  for (const [name, overrides] of [["the tiny firmware", {}], ["the full firmware", { stateQos: 1 }]] as const) {
-    test(`${name}: offline (the Will), then back online with the LED off, reporting and obeying`, async () => {
-      const aedes = await startAedesBroker();
-      try {
-        const board = await bootBoard({ ...overrides, mqttUrl: aedes.url, clientId: "saved" });
-        boards.push(board);
-        await board.line("MQTT connected");
-        const phone = await watch(aedes.url, ["led/#"]);
-        await phone.publish("led", "on");
-        await phone.waitFor("led/state", "on");
-        const mark = board.lines.length;
-        const seen = phone.seen.length;
-        board.sim.saveImage();
-        await board.line("MQTT: stopped", mark);
-        await phone.waitFor("led/availability", "offline", seen);
-        await board.line("MQTT connected", mark);
-        await phone.waitFor("led/availability", "online", seen);
-        await phone.waitFor("led/state", "off", seen);
-        assert.equal(board.sim.pinValue("D2"), 0);
-        const again = phone.seen.length;
-        await phone.publish("led", "toggle");
-        await phone.waitFor("led/state", "on", again);
-        assert.equal(board.sim.pinValue("D2"), 1);
-        assert.deepEqual(board.uncaught, []);
-      } finally {
-        await aedes.stop();
-      }
-    });
-  }
-});
-
 describe("the tiny firmware with credentials (Mosquitto with a password file)", () => {
   const dir = mkdtempSync(join(tmpdir(), "tiny-auth-"));
   /** With user `longest` and client id `tinylongest` the CONNECT is 127 bytes, the most one length byte holds. */
@@ -255,8 +197,8 @@ describe("the tiny firmware with credentials (Mosquitto with a password file)", 
     const delays = () => bad.matching(/^MQTT: refused, code 5; retry in (\d+) s$/).map((m) => Number(m[1]));
     await until("three refusals", () => delays().length >= 3, 20_000, consoleOf(bad));
     const [first, second, third] = delays() as [number, number, number];
-    // Full jitter over whole-second ticks: 2, then 2 to 3, then 2 to 5.
-    assert.ok(first === 2 && second >= 2 && second <= 3 && third >= 2 && third <= 5, `backoff up to 2, 3, 5 s: ${first}, ${second}, ${third}`);
+    // Full jitter over whole-second ticks: 1, then 1 to 2, then 1 to 4.
+    assert.ok(first === 1 && second >= 1 && second <= 2 && third >= 1 && third <= 4, `backoff up to 1, 2, 4 s: ${first}, ${second}, ${third}`);
     assert.ok(!bad.lines.some((line) => line.includes("wrong") || line.startsWith("MQTT connected")), bad.lines.join("\n"));
     bad.sim.powerOff();
   });
@@ -391,187 +333,6 @@ describe("the tiny firmware through a faulty wire (a proxy in front of Mosquitto
     await board.line("MQTT connected", mark);
     assert.equal(await settledRetained(broker.url, "led/state", level ? "on" : "off"), level ? "on" : "off");
     assert.equal(board.sim.pinValue("D2"), level);
-    assert.deepEqual(board.uncaught, []);
-  });
-});
-
-/** A broker that accepts and answers CONNECT and SUBSCRIBE as told, and never answers PINGREQ. */
-async function mute(answerConnect: boolean): Promise<{ url: string; pings: () => number; sockets: Socket[]; server: Server }> {
-  const sockets: Socket[] = [];
-  let pings = 0;
-  const server = createServer((socket) => {
-    sockets.push(socket);
-    socket.on("error", () => {});
-    let pending: Buffer = Buffer.alloc(0);
-    socket.on("data", (data) => {
-      pending = eachPacket(Buffer.concat([pending, data]), (p) => {
-        const type = p[0]! >> 4;
-        const id = p.subarray(headerSize(p), headerSize(p) + 2);
-        if (type === 1 && answerConnect) socket.write(packet(0x20, [0, 0]));
-        if (type === 8) socket.write(packet(0x90, [id[0]!, id[1]!, 0]));
-        if (type === 12) pings++;
-      });
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const port = (server.address() as { port: number }).port;
-  return { url: `mqtt://127.0.0.1:${port}`, pings: () => pings, sockets, server };
-}
-
-async function close(server: Server, sockets: Socket[]) {
-  for (const socket of sockets) socket.destroy();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-}
-
-describe("the tiny firmware's deadlines", () => {
-  test("no PINGRESP: a PINGREQ every half keepalive, the link dropped when one goes unanswered", async () => {
-    const broker = await mute(true);
-    try {
-      const board = await boot({ mqttUrl: broker.url, clientId: "tinyping", keepalive: 1, reconnectMaxSeconds: 1 });
-      await board.line("MQTT connected");
-      await board.line("MQTT: no PINGRESP", 0, 5000);
-      assert.equal(broker.pings(), 1);
-    } finally {
-      await close(broker.server, broker.sockets);
-    }
-  });
-
-  test("no CONNACK within 10 s: dropped and retried", async () => {
-    const broker = await mute(false);
-    try {
-      const board = await boot({ mqttUrl: broker.url, clientId: "tinyconnack", reconnectMaxSeconds: 1 });
-      await board.line(/^MQTT: no CONNACK; retry in \d+ s$/, 0, 14_000);
-      assert.ok(board.sockets[0]!.dialedAt < board.sim.getTime() - 9.5);
-    } finally {
-      await close(broker.server, broker.sockets);
-    }
-  });
-});
-
-describe("the tiny firmware against a hostile broker", () => {
-  let broker: HostileBroker;
-  let board: Board;
-  before(async () => {
-    broker = await HostileBroker.start();
-    board = await boot({ mqttUrl: broker.url, clientId: "tinyhostile", keepalive: 10, reconnectMaxSeconds: 1, maxPacketSize: 1024 });
-    await until("the first subscription", () => broker.current?.subscribed === true, 10_000, consoleOf(board));
-  });
-  after(async () => {
-    board?.sim.powerOff();
-    await broker?.close();
-  });
-
-  async function obey() {
-    await until("a subscribed connection", () => broker.current?.subscribed === true && !broker.current.socket.destroyed, 10_000, consoleOf(board));
-    const level = board.sim.pinValue("D2") === 1 ? 0 : 1;
-    broker.send(publish("led", level ? "on" : "off"));
-    await until(`the LED at ${level}`, () => board.sim.pinValue("D2") === level, 10_000, consoleOf(board));
-  }
-
-  const LED = [0x6c, 0x65, 0x64];
-  const topic = (bytes: number[]) => [0, bytes.length, ...bytes];
-  const bad = (first: number) => new RegExp(`^MQTT: bad packet, first byte ${first}; retry in \\d+ s$`);
-  const ATTACKS: { name: string; bytes?: Buffer; connack?: Buffer; says: RegExp; keep?: boolean }[] = [
-    { name: "remaining length of 5 bytes", bytes: Buffer.from([0x30, 0xff, 0xff, 0xff, 0xff, 0x7f]), says: bad(0x30) },
-    { name: "packet type 0", bytes: packet(0x00), says: bad(0) },
-    { name: "packet type 15", bytes: packet(0xf0), says: bad(0xf0) },
-    { name: "CONNECT from the broker", bytes: packet(0x10, [0, 4, 77, 81, 84, 84, 4, 2, 0, 10, 0, 0]), says: bad(0x10) },
-    { name: "PINGREQ from the broker", bytes: packet(0xc0), says: bad(0xc0) },
-    { name: "a second CONNACK", bytes: packet(0x20, [0, 0]), says: bad(0x20) },
-    { name: "PUBLISH at QoS 1 to a QoS 0 subscriber", bytes: publish("led", "on", 1, 7), says: bad(0x32) },
-    { name: "PUBLISH at QoS 3", bytes: packet(0x36, [...topic(LED), 0, 1, 0x6f, 0x6e]), says: bad(0x36) },
-    { name: "PUBLISH with DUP at QoS 0", bytes: packet(0x38, [...topic(LED), 0x6f, 0x6e]), says: bad(0x38) },
-    { name: "PUBLISH whose topic length runs past the end", bytes: packet(0x30, [0, 0x10, ...LED]), says: /^$/, keep: true },
-    { name: "PUBLISH of one byte", bytes: packet(0x30, [0]), says: /^$/, keep: true },
-    { name: "PUBACK (nothing was sent at QoS 1)", bytes: packet(0x40, [0, 1]), says: bad(0x40) },
-    { name: "SUBACK for an id never used", bytes: packet(0x90, [0x77, 0x77, 0]), says: bad(0x90) },
-    { name: "SUBACK granting QoS 1 to a QoS 0 request", bytes: packet(0x90, [0, 1, 1]), says: bad(0x90) },
-    { name: "PINGRESP with a body", bytes: packet(0xd0, [0]), says: bad(0xd0) },
-    { name: "UNSUBACK", bytes: packet(0xb0, [0, 1]), says: bad(0xb0) },
-    { name: "CONNACK with session present after a clean-session CONNECT", connack: packet(0x20, [1, 0]), says: /^MQTT: bad packet, first byte 32; retry/ },
-    { name: "CONNACK of 3 bytes", connack: packet(0x20, [0, 0, 0]), says: /^MQTT: bad packet, first byte 32; retry/ },
-    { name: "CONNACK refusing (code 3)", connack: packet(0x20, [0, 3]), says: /^MQTT: refused, code 3; retry in \d+ s$/ },
-    { name: "SUBACK refusing the subscription", bytes: packet(0x90, [0, 1, 0x80]), says: /^subscription refused: led$/, keep: true },
-    { name: "PINGRESP unasked", bytes: packet(0xd0), says: /^$/, keep: true },
-    { name: "PUBLISH on a topic not subscribed (not UTF-8)", bytes: publish(Buffer.from([0x6c, 0xc3, 0x28]), "on"), says: /^$/, keep: true },
-    { name: "PUBLISH retained, on the base topic", bytes: packet(0x31, [...topic(LED), 0x6f, 0x6e]), says: /^$/, keep: true },
-    { name: "PUBLISH of 1,024 bytes (at the cap)", bytes: publish("led", Buffer.alloc(1024 - 8, 0x6f)), says: /^refused "o{16}"\.\.\. on led$/, keep: true },
-    { name: "PUBLISH of 1,025 bytes (1 over the cap)", bytes: publish("led", Buffer.alloc(1025 - 8, 0x6f)), says: /^skipped a packet of 1025 bytes$/, keep: true },
-  ];
-
-  for (const attack of ATTACKS) {
-    test(`${attack.name}: ${attack.keep ? "link kept" : "dropped, reconnected"}, says so, LED obeys after`, async () => {
-      await obey();
-      const mark = board.lines.length;
-      const connections = broker.connections.length;
-      if (attack.connack) {
-        broker.nextConnack = attack.connack;
-        broker.hangUp();
-        await until("the connection with the bad CONNACK", () => broker.connections.length > connections, 10_000, consoleOf(board));
-      } else {
-        broker.send(attack.bytes!);
-      }
-      const said = () => board.lines.slice(mark).some((line) => attack.says.test(line));
-      if (attack.keep) {
-        if (attack.says.source !== "^$") await until(`the console saying ${attack.says}`, said, 10_000, consoleOf(board));
-        await obey();
-        assert.equal(broker.connections.length, connections, `the link was kept:\n${board.lines.slice(mark).join("\n")}`);
-        if (attack.says.source === "^$") assert.deepEqual(board.lines.slice(mark), []);
-      } else {
-        const extra = attack.connack ? 1 : 0;
-        await until("a new subscribed connection", () => broker.connections.length > connections + extra && broker.current!.subscribed, 8000, consoleOf(board));
-        assert.ok(said(), `the console said ${attack.says}:\n${board.lines.slice(mark).join("\n")}`);
-      }
-      await obey();
-      assert.deepEqual(board.uncaught, []);
-    });
-  }
-
-  test("a 1 MB PUBLISH in 64 KB pieces is skipped as it streams, the link kept", async () => {
-    await obey();
-    const mark = board.lines.length;
-    const connections = broker.connections.length;
-    const size = 1 << 20;
-    await broker.sendBulk(Buffer.concat([Buffer.from([0x30]), varint(5 + size), Buffer.from([0, 3, ...LED])]), size, 64 * 1024);
-    await board.line(`skipped a packet of ${size + 4 + 5} bytes`, mark);
-    await obey();
-    assert.equal(broker.connections.length, connections);
-  });
-
-  test("memory stays flat while a 16 MB PUBLISH streams past, then the LED obeys", async () => {
-    await obey();
-    const mark = board.lines.length;
-    const size = 16 << 20;
-    const socket = board.sockets.at(-1)!;
-    const base = socket.bytesIn;
-    const before = heap();
-    const growth: number[] = [];
-    const header = Buffer.concat([Buffer.from([0x30]), varint(5 + size), Buffer.from([0, 3, ...LED])]);
-    await broker.sendBulk(header, size, 64 * 1024, 0x61, size, async (sent) => {
-      if (sent % (4 << 20) !== 0 || sent === size) return;
-      // Every chunk queued so far taken in by the board (host-sim hands each over through setImmediate).
-      await until(`${sent} bytes into the board`, () => socket.bytesIn >= base + sent, 20_000);
-      for (let i = 0; i < 3; i++) await new Promise((resolve) => setImmediate(resolve));
-      growth.push(heap() - before);
-    });
-    await board.line("skipped a packet of", mark);
-    await obey();
-    assert.equal(growth.length, 3);
-    assert.ok(Math.max(...growth) < 2 << 20, `heap grew by ${growth.join(", ")} bytes while 16 MB streamed past: it is being buffered`);
-  });
-
-  test("random bytes (20 seeded rounds): never thrown, always back, LED obeys", async () => {
-    let seed = 0x71e7;
-    const random = () => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 8) / (1 << 24);
-    for (let round = 0; round < 20; round++) {
-      await obey();
-      const connection = broker.current!;
-      broker.send(Buffer.from(Array.from({ length: 1 + Math.floor(random() * 300) }, () => Math.floor(random() * 256))));
-      // Junk that reads as the start of a long packet leaves the device waiting for the rest: the broker hangs up.
-      await until("a drop", () => connection.socket.destroyed, 300).catch(() => connection.socket.destroy());
-      await until("a new subscribed connection", () => broker.current !== connection && broker.current!.subscribed, 5000, consoleOf(board));
-    }
-    await obey();
     assert.deepEqual(board.uncaught, []);
   });
 });

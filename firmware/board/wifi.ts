@@ -3,19 +3,32 @@
 /** How long to wait before trying to join again after a failure or a drop, in milliseconds. */
 const REJOIN_DELAY = 10000;
 
+// One join per image: save() keeps the first call's listener and rejoin timer, and the start after it calls again.
+/** A join has begun: from then on its listener and timer keep the board on the network. */
+let joinBegun = false;
+/** The board got on the network once: a later call goes on at once. */
+let joinedOnce = false;
+/** What the latest call asked to run once the board is on the network. */
+let whenJoined: () => void;
+
 /**
- * Joins `ssid` and calls `ready` once the board is on it (at once on a build with no Wifi module at all). A
- * dropped link is rejoined; the MQTT client's own reconnect brings the session back once the network is there again.
+ * Joins `ssid` and calls `ready` once the board is on it (at once on a build with no Wifi module at all, or when an
+ * earlier call got it on). A dropped link is rejoined; the MQTT client's own reconnect brings the session back once
+ * the network is there again. A call while an earlier one is still joining only replaces what runs when it is done:
+ * one join, one `ready`, however often the firmware starts (save() stops it and starts it again).
  */
 export function joinWifi(ssid: string, password: string | undefined, log: (message: string) => void, ready: () => void) {
+  if (joinedOnce) return ready();
+  whenJoined = ready;
+  if (joinBegun) return;
+  joinBegun = true;
   let wifi: EspruinoWifi;
   try {
     wifi = require("Wifi");
   } catch (error) {
-    ready();
-    return;
+    joinedOnce = true;
+    return ready();
   }
-  let isReady = false;
   let rejoinPending = false;
   /** One pending rejoin at a time, however many drops and failures are reported meanwhile. */
   function rejoinLater(why: string) {
@@ -32,9 +45,9 @@ export function joinWifi(ssid: string, password: string | undefined, log: (messa
     wifi.connect(ssid, { password: password }, function (error: string | null) {
       if (error) return rejoinLater(error);
       log("WiFi: joined");
-      if (!isReady) {
-        isReady = true;
-        ready();
+      if (!joinedOnce) {
+        joinedOnce = true;
+        whenJoined();
       }
     });
   }

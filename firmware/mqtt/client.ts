@@ -120,7 +120,8 @@ export const enum Delay {
   ConnackSeconds = 10,
   ConnackTimeout = ConnackSeconds * 1000,
   /** A connection that stayed up this long was a good one: the backoff starts again from the bottom. */
-  StableConnection = 10000,
+  StableSeconds = 10,
+  StableConnection = StableSeconds * 1000,
   /** The first reconnect delay the full firmware uses (`reconnectMin`); it doubles up to the configured cap. */
   ReconnectMin = 1000,
 }
