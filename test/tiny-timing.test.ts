@@ -7,7 +7,7 @@ import { bootBoard, until } from "./support/board.ts";
 import { HostileBroker } from "./support/hostile-broker.ts";
 import { close, consoleOf, mute, tinyFixtures } from "./support/tiny.ts";
 
-const { boards, boot, watch } = tinyFixtures();
+const { boards, boot, watch, obeysOn } = tinyFixtures();
 
 describe("save() while the board is still joining WiFi", () => {
   // save() keeps the first start's WiFi listener and rejoin timer, and the start after it asks again: one join, one
@@ -29,9 +29,7 @@ describe("save() while the board is still joining WiFi", () => {
         assert.equal(board.sockets.length, 1, `one connection:\n${board.lines.join("\n")}`);
         assert.equal(board.lines.filter((line) => line === "WiFi: joined").length, 1, board.lines.join("\n"));
         assert.ok(!board.lines.some((line) => line.startsWith("MQTT: bad packet")), board.lines.join("\n"));
-        const phone = await watch(aedes.url, []);
-        await phone.publish("led", "on");
-        await until("the LED on", () => board.sim.pinValue("D2") === 1, 10_000, consoleOf(board));
+        await obeysOn(board, aedes.url);
         assert.deepEqual(board.uncaught, []);
       } finally {
         await aedes.stop();

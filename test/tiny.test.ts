@@ -19,7 +19,7 @@ import { packet, publish } from "./support/hostile-broker.ts";
 import { type Phone, settledRetained } from "./support/phone.ts";
 import { consoleOf, TINY, tinyFixtures } from "./support/tiny.ts";
 
-const { boards, boot, watch } = tinyFixtures();
+const { boards, boot, watch, obeysOn } = tinyFixtures();
 
 describe("which firmware a config builds", () => {
   const gaps = (overrides: Record<string, unknown>) => tinyFirmwareGaps(loadConfig({ file: null, env: {}, overrides }));
@@ -217,9 +217,7 @@ describe("the tiny firmware when the network fails", () => {
       await board.line(/retry in \d+ s$/, mark);
       broker = await startMosquitto([], { port });
       await until("the reconnect", () => board.lines.slice(mark).includes("MQTT connected"), 15_000, consoleOf(board));
-      const phone = await watch(broker.url, []);
-      await phone.publish("led", "on");
-      await until("the LED on", () => board.sim.pinValue("D2") === 1, 10_000, consoleOf(board));
+      await obeysOn(board, broker.url);
       assert.deepEqual(board.uncaught, []);
     } finally {
       await broker.stop();
@@ -241,9 +239,7 @@ describe("the tiny firmware when the network fails", () => {
       const back = wifiBoard.lines.length;
       wifiBoard.sim.wifiRestore();
       await wifiBoard.line("MQTT connected", back);
-      const phone = await watch(aedes.url, []);
-      await phone.publish("led", "on");
-      await until("the LED on", () => wifiBoard.sim.pinValue("D2") === 1, 10_000, consoleOf(wifiBoard));
+      await obeysOn(wifiBoard, aedes.url);
     } finally {
       await aedes.stop();
     }

@@ -4,7 +4,7 @@ import { after } from "node:test";
 import assert from "node:assert/strict";
 import { createServer, type Server, type Socket } from "node:net";
 import { eachPacket, headerSize } from "../../scripts/faults.ts";
-import { bootBoard, type Board } from "./board.ts";
+import { bootBoard, type Board, until } from "./board.ts";
 import { packet } from "./hostile-broker.ts";
 import { Phone } from "./phone.ts";
 
@@ -29,11 +29,20 @@ export function tinyFixtures() {
       return board;
     },
     async watch(url: string, topics: string[], options = {}): Promise<Phone> {
-      const phone = await Phone.connect(url, topics, options);
-      phones.push(phone);
-      return phone;
+      return watch(url, topics, options);
+    },
+    /** A phone on `url` sends `on`, and the board's LED (D2) must come on. */
+    async obeysOn(board: Board, url: string, options = {}): Promise<void> {
+      await (await watch(url, [], options)).publish("led", "on");
+      await until("the LED on", () => board.sim.pinValue("D2") === 1, 10_000, consoleOf(board));
     },
   };
+
+  async function watch(url: string, topics: string[], options = {}): Promise<Phone> {
+    const phone = await Phone.connect(url, topics, options);
+    phones.push(phone);
+    return phone;
+  }
 }
 
 export const consoleOf = (board: Board) => () => `; console:\n${board.lines.join("\n")}`;
