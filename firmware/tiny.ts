@@ -195,8 +195,9 @@ function drop(reason: string) {
   }
   socket = undefined;
   connected = false;
-  // Full jitter: 1 to `backoff` ticks (whole seconds, as the interval counts). A refusal comes just after the tick that connected, so attempts stay at least
-  // a second apart; a link that dies mid-tick is retried within the second. The backoff doubles up to the cap.
+  // Full jitter: 1 to `backoff` ticks (whole seconds, as the interval counts). A refusal comes just after the tick
+  // that connected, so attempts stay at least a second apart; a link that dies mid-tick is retried within the
+  // second. The backoff doubles up to the cap.
   countdown = running ? (1 + Math.random() * backoff) | 0 : 0;
   backoff = Math.min(2 * backoff, CONFIG.reconnectMaxSeconds);
   log("MQTT: " + reason + (running ? "; retry in " + countdown + " s" : ""));
