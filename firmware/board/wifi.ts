@@ -4,12 +4,10 @@
 const REJOIN_DELAY = 10000;
 
 // One join per image: save() keeps the first call's listener and rejoin timer, and the start after it calls again.
-/** A join has begun: from then on its listener and timer keep the board on the network. */
-let joinBegun = false;
 /** The board got on the network once: a later call goes on at once. */
 let joinedOnce = false;
-/** What the latest call asked to run once the board is on the network. */
-let whenJoined: () => void;
+/** What the latest call asked to run once the board is on the network; set from the first call on (a join began). */
+let whenJoined: (() => void) | undefined;
 
 /**
  * Joins `ssid` and calls `ready` once the board is on it (at once on a build with no Wifi module at all, or when an
@@ -19,9 +17,9 @@ let whenJoined: () => void;
  */
 export function joinWifi(ssid: string, password: string | undefined, log: (message: string) => void, ready: () => void) {
   if (joinedOnce) return ready();
+  const begun = whenJoined;
   whenJoined = ready;
-  if (joinBegun) return;
-  joinBegun = true;
+  if (begun) return;
   let wifi: EspruinoWifi;
   try {
     wifi = require("Wifi");
@@ -47,7 +45,7 @@ export function joinWifi(ssid: string, password: string | undefined, log: (messa
       log("WiFi: joined");
       if (!joinedOnce) {
         joinedOnce = true;
-        whenJoined();
+        (whenJoined as () => void)();
       }
     });
   }
