@@ -11,7 +11,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, relative, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { assertEspruinoCompatible } from "./scripts/espruino-compat.mjs";
-import { configDefines, loadConfig, tinyFirmwareGaps } from "./scripts/firmware-config.mjs";
+import { configDefines, loadConfig, TINY_GAP_REASONS, tinyFirmwareGaps } from "./scripts/firmware-config.mjs";
 
 const root = dirname(fileURLToPath(import.meta.url));
 const firmwareDir = resolve(root, "firmware");
@@ -142,7 +142,7 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
   try {
     const { code, config, entry } = await buildFirmware();
     const gaps = tinyFirmwareGaps(config);
-    const named = gaps.map((gap) => (gap === "longConnect" ? "longConnect (client id, base topic and credentials make a CONNECT over 127 bytes)" : gap));
+    const named = gaps.map((gap) => (TINY_GAP_REASONS[gap] ? `${gap} (${TINY_GAP_REASONS[gap]})` : gap));
     const kind = gaps.length ? `the full firmware (${entry}): the tiny one lacks ${named.join(", ")}` : `the tiny firmware (${entry}): nothing configured needs the full one`;
     console.log(`dist/firmware.js: ${Buffer.byteLength(code)} bytes, ${kind}`);
   } catch (error) {

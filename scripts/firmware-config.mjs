@@ -329,6 +329,11 @@ export function tinyFirmwareGaps(config) {
   return Object.keys(needs).filter((key) => needs[key]);
 }
 
+/** Why a gap that is no setting of its own is one, for the build to print beside its name. */
+export const TINY_GAP_REASONS = {
+  longConnect: "client id, base topic and credentials make a CONNECT over 127 bytes",
+};
+
 /**
  * The remaining length of the tiny firmware's CONNECT: protocol name, level, flags and keepalive; the client id (at
  * most 23 bytes when derived from the serial number); the Will (<base>/availability, "offline"); the credentials.
