@@ -28,9 +28,7 @@ export function tinyFixtures() {
       assert.match(board.code, /no PINGRESP/, "the tiny firmware was built");
       return board;
     },
-    async watch(url: string, topics: string[], options = {}): Promise<Phone> {
-      return watch(url, topics, options);
-    },
+    watch,
     /** A phone on `url` sends `on`, and the board's LED (D2) must come on. */
     async obeysOn(board: Board, url: string, options = {}): Promise<void> {
       await (await watch(url, [], options)).publish("led", "on");
@@ -38,6 +36,7 @@ export function tinyFixtures() {
     },
   };
 
+  /** A phone (MQTT.js) on `url`, subscribed to `topics`, ended after the file. */
   async function watch(url: string, topics: string[], options = {}): Promise<Phone> {
     const phone = await Phone.connect(url, topics, options);
     phones.push(phone);
