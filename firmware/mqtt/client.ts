@@ -5,17 +5,16 @@
 // its code stays in flash. So the session is a few larger functions rather than many small ones, and one function
 // serves several callbacks where their shapes allow it.
 import {
-  createReader,
+  createFramer,
   DecodeError,
   encodeAck,
   encodeConnect,
   encodePublishHeader,
   encodeSubscribe,
   encodeUnsubscribe,
+  ConnectOptions,
   FixedPacket,
-  Packet,
   PacketType,
-  Will,
 } from "./packet";
 import { topicMatches } from "./topic";
 
@@ -56,15 +55,8 @@ export interface Clock {
   cancel(id: number): void;
 }
 
-export interface ClientOptions {
-  clientId: string;
-  /** Seconds between packets before a PINGREQ is sent; 0 turns keepalive off. */
-  keepalive: number;
-  /** Default true. With false the broker keeps subscriptions and QoS 1/2 messages across connections. */
-  clean?: boolean;
-  will?: Will;
-  username?: string;
-  password?: string;
+/** The CONNECT's fields, under the names `encodeConnect` reads (the client hands it these options as they are), and the session's. */
+export interface ClientOptions extends ConnectOptions {
   /** Largest packet accepted from the broker, in bytes; bigger ones are skipped and reported. */
   maxPacketSize: number;
   /** First reconnect delay and the cap it doubles up to, in milliseconds. */
@@ -163,17 +155,18 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
   let timer: number | null = null;
   let failures = 0;
   let lastSent = 0;
-  let pingSentAt = 0;
+  /** A PINGREQ went out and nothing has come from the broker since. */
+  let pingSent = false;
   let nextId = 0;
   /** The filters of each SUBSCRIBE not yet acknowledged, by packet id, to name a refused one. */
   let pendingSubscribes: { [id: number]: string[] } = {};
   const keepaliveMs = options.keepalive * 1000;
 
-  /** Replaces the one pending timer; with no callback, only cancels it. */
-  function arm(ms: number, callback?: () => void) {
+  /** Replaces the one pending timer, which always calls `fire`; with a negative `ms`, only cancels it. */
+  function arm(ms: number) {
     // clearTimeout() without an id clears every timer on Espruino: only ever pass a real one.
     if (timer != null) clock.cancel(timer);
-    timer = callback ? clock.after(callback, ms) : null;
+    timer = ms < 0 ? null : clock.after(fire, ms);
   }
 
   /**
@@ -232,49 +225,33 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
   };
 
   /**
-   * Keepalive: ping after `keepalive` s of silence from us, and give up half an interval later without an answer.
-   * Before the CONNACK it is the CONNACK's deadline.
+   * Every packet of the current connection's framer, checked (`error`, with its first byte and size). Fields are
+   * read from the body here rather than through packet objects: each object costs the board RAM.
    */
-  function tick() {
-    if (!connected) return drop("no CONNACK");
-    const now = clock.now();
-    if (pingSentAt) {
-      if (now - pingSentAt >= keepaliveMs / 2) return drop("no PINGRESP");
-      return arm(keepaliveMs / 2 - (now - pingSentAt), tick);
-    }
-    const idle = now - lastSent;
-    if (idle >= keepaliveMs) {
-      if (!send(FixedPacket.Pingreq)) return;
-      pingSentAt = now;
-      return arm(keepaliveMs / 2, tick);
-    }
-    arm(keepaliveMs - idle, tick);
-  }
-
-  /** Every packet of the current connection's reader, and every error it reports (a number, with the packet's first byte and size). */
-  function handle(packet: Packet | DecodeError, firstByte?: number, size?: number) {
+  function handle(firstByte: number, body: string, error: DecodeError | 0, size: number) {
     // A drop while a chunk is being read leaves packets behind it in that chunk: they belong to the old connection.
     if (!link) return;
-    if (typeof packet == "number") {
-      if (packet == DecodeError.TooLarge) {
+    if (error) {
+      if (error == DecodeError.TooLarge) {
         return options.log("skipped a packet of " + size + " bytes");
       }
-      return drop("bad packet, first byte " + firstByte + " (error " + packet + ")");
+      return drop("bad packet, first byte " + firstByte + " (error " + error + ")");
     }
-    pingSentAt = 0;
-    const type = packet.type;
-    const id = packet.id as number;
+    pingSent = false;
+    const type = firstByte >> 4;
+    // The packet id; a CONNACK's flags and code; a PUBLISH's topic length. Big-endian, as every 16-bit field.
+    let id = (body.charCodeAt(0) << 8) | body.charCodeAt(1);
     if (type == PacketType.Connack) {
-      const code = packet.code as number;
+      const code = id & 255;
       if (connected) return drop("second CONNACK");
       if (code) {
         const name = ["unacceptable protocol version", "identifier rejected", "server unavailable", "bad user name or password", "not authorized"][code - 1];
         return drop("refused, code " + code + (name ? " (" + name + ")" : ""));
       }
-      const sessionPresent = packet.sessionPresent as boolean;
+      const sessionPresent = id > 255;
       connected = true;
       connectedAt = clock.now();
-      arm(0);
+      arm(-1);
       options.log("MQTT connected" + (sessionPresent ? " (session present)" : ""));
       // A broker that kept our session (clean session off) kept our subscriptions and its half of QoS 2 too.
       if (!sessionPresent || options.clean !== false) {
@@ -292,13 +269,16 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
       if (MQTT_QUEUE) acknowledge!(-1, 0, 0);
       if (!connected) return;
       // Counted from our last packet (CONNECT, SUBSCRIBE or a re-send), not from the CONNACK.
-      if (keepaliveMs) tick();
+      if (keepaliveMs) fire();
       options.onConnect(sessionPresent);
     } else if (!connected) {
       drop("packet before CONNACK");
     } else if (type == PacketType.Publish) {
-      const qos = packet.qos as number;
-      const topic = packet.topic as string;
+      const qos = (firstByte >> 1) & 3;
+      const at = id + 2;
+      const topic = body.substring(2, at);
+      const payload = body.substr(qos ? at + 2 : at);
+      id = (body.charCodeAt(at) << 8) | body.charCodeAt(at + 1);
       if (qos > (MQTT_QOS2 ? 2 : MQTT_QOS1 ? 1 : 0)) {
         // This build cannot acknowledge it: never act on what we cannot acknowledge.
         return options.log("ignored a QoS " + qos + " PUBLISH");
@@ -315,10 +295,10 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
         const handler = handlers[i];
         if (handler && topicMatches(filters[i] as string, topic)) {
           handled = true;
-          handler(topic, packet.payload as string);
+          handler(topic, payload);
         }
       }
-      if (!handled && options.onMessage) options.onMessage(topic, packet.payload as string);
+      if (!handled && options.onMessage) options.onMessage(topic, payload);
     } else if (MQTT_QOS1 && type == PacketType.Puback) {
       acknowledge!(id, 1, 0);
     } else if (MQTT_QOS2 && type == PacketType.Pubrec) {
@@ -331,20 +311,34 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
       delete awaitingRelease[id];
       send(encodeAck(PacketType.Pubcomp, id));
     } else if (type == PacketType.Suback) {
-      const granted = packet.granted as number[];
       const sent = pendingSubscribes[id] || [];
       delete pendingSubscribes[id];
-      for (let i = 0; i < granted.length; i++) {
-        if (granted[i] == 0x80) options.log("subscription refused: " + sent[i]);
+      for (let i = 2; i < body.length; i++) {
+        if (body.charCodeAt(i) == 0x80) options.log("subscription refused: " + sent[i - 2]);
       }
     }
   }
 
-  function connect() {
+  /**
+   * The one timer's callback (one function object for every use, as each costs the board RAM). With no link, it
+   * connects; before the CONNACK, it is the CONNACK's deadline; after it, keepalive: a PINGREQ after `keepalive` s of
+   * silence from us, and the link dropped when nothing came back half an interval later (any packet clears `pingSent`).
+   */
+  function fire() {
     timer = null;
+    if (link) {
+      if (!connected) return drop("no CONNACK");
+      if (pingSent) return drop("no PINGRESP");
+      const idle = clock.now() - lastSent;
+      if (idle < keepaliveMs) return arm(keepaliveMs - idle);
+      // Set before the write: a failed one drops the link, which clears it.
+      pingSent = true;
+      if (send(FixedPacket.Pingreq)) arm(keepaliveMs / 2);
+      return;
+    }
     if (stopped) return;
     const mySession = ++session;
-    const read = createReader(options.maxPacketSize, handle, handle);
+    const read = createFramer(options.maxPacketSize, handle);
     try {
       link = dial(function (event?: string | object) {
         if (mySession != session) return;
@@ -352,15 +346,8 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
           read(event);
         } else if (event) {
           pendingSubscribes = {};
-          const sent = send(encodeConnect({
-            clientId: options.clientId,
-            keepalive: options.keepalive,
-            clean: options.clean !== false,
-            will: options.will,
-            username: options.username,
-            password: options.password,
-          }));
-          if (sent) arm(Delay.ConnackTimeout, tick);
+          // The options hold the CONNECT's fields under the same names.
+          if (send(encodeConnect(options))) arm(Delay.ConnackTimeout);
         } else {
           drop("closed");
         }
@@ -378,8 +365,8 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
     session++;
     link = null;
     connected = false;
-    pingSentAt = 0;
-    arm(0);
+    pingSent = false;
+    arm(-1);
     if (old) {
       try {
         old.end();
@@ -398,10 +385,10 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
     const delay = Math.round(step * (0.5 + Math.random() / 2));
     if (failures < 30) failures++;
     options.log("MQTT: " + reason + "; retry in " + (delay / 1000).toFixed(1) + " s");
-    arm(delay, connect);
+    arm(delay);
   }
 
-  connect();
+  fire();
 
   const client: Client = {
     publish: function (topic: string, payload: string, retain: boolean, qos?: number) {

@@ -73,9 +73,10 @@ export interface Will {
 
 export interface ConnectOptions {
   clientId: string;
-  /** Seconds; 0 turns keepalive off. */
+  /** Seconds between packets from the client before it sends a PINGREQ; 0 turns keepalive off. */
   keepalive: number;
-  clean: boolean;
+  /** Default true. With false the broker keeps subscriptions and QoS 1/2 messages across connections. */
+  clean?: boolean;
   will?: Will;
   /** A password without a user name is sent with an empty user name: 3.1.1 allows no password alone [MQTT-3.1.2-22]. */
   username?: string;
@@ -117,7 +118,7 @@ export function encodeConnect(options: ConnectOptions): string {
   const will = options.will;
   const username = options.username;
   const password = options.password;
-  let flags = options.clean ? 2 : 0;
+  let flags = options.clean !== false ? 2 : 0;
   let payload = field(options.clientId);
   if (will) {
     flags |= 4 | (will.qos << 3) | (will.retain ? 32 : 0);
@@ -201,23 +202,50 @@ export function badUtf8(bytes: string): boolean {
   return false;
 }
 
-/** Decodes one whole packet from its first byte and its body; returns a DecodeError where it is malformed. */
-export function decodePacket(firstByte: number, body: string): Packet | DecodeError {
+/**
+ * Whether a whole packet from the broker is well-formed: 0 when it is, else the DecodeError (never BadLength or
+ * TooLarge: the framer finds those). The one validation the client and the tools share.
+ */
+export function checkPacket(firstByte: number, body: string): DecodeError | 0 {
   const type = firstByte >> 4;
   const flags = firstByte & 15;
+  const qos = (flags >> 1) & 3;
   const size = body.length;
-  const result: Packet = { type: type, flags: flags };
+  // Big-endian 16-bit: a PUBLISH's topic length. Bytes past the end read as 0 (bit operators turn NaN into 0).
+  const at = 2 + ((body.charCodeAt(0) << 8) | body.charCodeAt(1));
   // Bit n is set for each type n a broker may send: CONNACK, PUBLISH, PUBACK-PUBCOMP, SUBACK, UNSUBACK, PINGRESP.
   if (!((0x2afc >> type) & 1)) return DecodeError.BadType;
   if (type == PacketType.Publish) {
+    return qos > 2 ? DecodeError.BadFlags
+      : at + (qos ? 2 : 0) > size ? DecodeError.BadSize
+      : at < 3 || badUtf8(body.substring(2, at)) ? DecodeError.BadTopic
+      : 0;
+  }
+  // Every other packet a broker sends has fixed flags: 0010 for PUBREL, 0000 for the rest.
+  if (flags != (type == PacketType.Pubrel ? 2 : 0)) return DecodeError.BadFlags;
+  // PINGRESP has no body, SUBACK an id and at least one return code, the rest exactly 2 bytes.
+  if (type == PacketType.Pingresp ? size : type == PacketType.Suback ? size < 3 : size != 2) return DecodeError.BadSize;
+  // CONNACK flag bits 7-1 are reserved; a SUBACK return code is 0, 1, 2 or 0x80.
+  if (type == PacketType.Connack && at > 513) return DecodeError.BadValue;
+  for (let i = 2; type == PacketType.Suback && i < size; i++) {
+    const code = body.charCodeAt(i);
+    if (code > 2 && code != 128) return DecodeError.BadValue;
+  }
+  return 0;
+}
+
+/** Decodes one whole packet from its first byte and its body into an object; returns a DecodeError where it is malformed. */
+export function decodePacket(firstByte: number, body: string): Packet | DecodeError {
+  const error = checkPacket(firstByte, body);
+  if (error) return error;
+  const type = firstByte >> 4;
+  const flags = firstByte & 15;
+  const result: Packet = { type: type, flags: flags };
+  const first = (body.charCodeAt(0) << 8) | body.charCodeAt(1);
+  if (type == PacketType.Publish) {
     const qos = (flags >> 1) & 3;
-    // Big-endian 16-bit fields; bytes past the end read as 0 (bit operators turn NaN into 0).
-    let at = 2 + ((body.charCodeAt(0) << 8) | body.charCodeAt(1));
-    if (qos > 2) return DecodeError.BadFlags;
-    if (at + (qos ? 2 : 0) > size) return DecodeError.BadSize;
-    const topic = body.substring(2, at);
-    if (at < 3 || badUtf8(topic)) return DecodeError.BadTopic;
-    result.topic = topic;
+    let at = 2 + first;
+    result.topic = body.substring(2, at);
     if (qos) {
       result.id = (body.charCodeAt(at) << 8) | body.charCodeAt(at + 1);
       at += 2;
@@ -226,44 +254,34 @@ export function decodePacket(firstByte: number, body: string): Packet | DecodeEr
     result.qos = qos;
     result.retain = !!(flags & 1);
     result.dup = !!(flags & 8);
-    return result;
-  }
-  // Every other packet a broker sends has fixed flags: 0010 for PUBREL, 0000 for the rest.
-  if (flags != (type == PacketType.Pubrel ? 2 : 0)) return DecodeError.BadFlags;
-  // PINGRESP has no body, SUBACK an id and at least one return code, the rest exactly 2 bytes.
-  if (type == PacketType.Pingresp ? size : type == PacketType.Suback ? size < 3 : size != 2) return DecodeError.BadSize;
-  const first = body.charCodeAt(0);
-  if (type == PacketType.Connack) {
-    if (first > 1) return DecodeError.BadValue;
-    result.sessionPresent = first == 1;
-    result.code = body.charCodeAt(1);
+  } else if (type == PacketType.Connack) {
+    result.sessionPresent = first > 255;
+    result.code = first & 255;
   } else if (type < PacketType.Pingresp) {
-    result.id = (body.charCodeAt(0) << 8) | body.charCodeAt(1);
+    result.id = first;
     if (type == PacketType.Suback) {
-      const granted: number[] = (result.granted = []);
-      for (let i = 2; i < size; i++) {
-        const code = body.charCodeAt(i);
-        if (code > 2 && code != 128) return DecodeError.BadValue;
-        granted.push(code);
-      }
+      result.granted = [];
+      for (let i = 2; i < body.length; i++) result.granted.push(body.charCodeAt(i));
     }
   }
   return result;
 }
 
 /**
- * An incremental reader: feed it chunks of any size (a packet split over reads, several packets in one read); it
- * calls back once per packet, in order, and returns how many bytes it holds for a packet not yet whole (always
- * less than `maxPacketSize`, or under 5 for an unfinished header).
- * A packet over `maxPacketSize` bytes (header included) is reported once as TooLarge with its size (the caller
- * counts them) and its bytes are skipped as they arrive. After BadLength the stream is out of step: the caller must
- * drop the connection. The callbacks may feed the reader again: its state is updated before each call.
+ * What a framer reports for each packet: its first byte, its body, 0 or the DecodeError that refuses it, and its
+ * size, header included. After BadLength (body "", size 0) the stream is out of step: drop the connection. After
+ * TooLarge (body "") the packet's bytes are skipped as they arrive, never buffered.
  */
-export function createReader(
-  maxPacketSize: number,
-  onPacket: (packet: Packet) => void,
-  onError: (error: DecodeError, firstByte: number, totalSize: number) => void,
-): (chunk: string) => number {
+export type FrameListener = (firstByte: number, body: string, error: DecodeError | 0, size: number) => void;
+
+/**
+ * An incremental framer: feed it chunks of any size (a packet split over reads, several packets in one read); it
+ * reports each packet once, in order, checked by `checkPacket`, and returns how many bytes it holds for a packet not
+ * yet whole (always less than `maxPacketSize`, or under 5 for an unfinished header). A packet over `maxPacketSize`
+ * bytes (header included) is reported as TooLarge. The listener may feed the framer again: its state is updated
+ * before each report.
+ */
+export function createFramer(maxPacketSize: number, onFrame: FrameListener): (chunk: string) => number {
   let buffered = "";
   let toSkip = 0;
   return function (chunk: string) {
@@ -276,10 +294,11 @@ export function createReader(
       let length = 0;
       let at = 1;
       let digit = 128;
+      // The remaining length: 7 bits a byte, low first, at most 4 bytes.
       while (digit & 128) {
         if (at > 4) {
           buffered = "";
-          onError(DecodeError.BadLength, firstByte, 0);
+          onFrame(firstByte, "", DecodeError.BadLength, 0);
           return 0;
         }
         if (at >= buffered.length) return buffered.length;
@@ -290,14 +309,25 @@ export function createReader(
       if (total > maxPacketSize) {
         toSkip = total - buffered.length;
         buffered = buffered.substr(total);
-        onError(DecodeError.TooLarge, firstByte, total);
+        onFrame(firstByte, "", DecodeError.TooLarge, total);
       } else {
         if (buffered.length < total) return buffered.length;
-        const decoded = decodePacket(firstByte, buffered.substr(at, length));
+        const body = buffered.substr(at, length);
         buffered = buffered.substr(total);
-        if (typeof decoded == "number") onError(decoded, firstByte, total);
-        else onPacket(decoded);
+        onFrame(firstByte, body, checkPacket(firstByte, body), total);
       }
     }
   };
+}
+
+/** A framer that hands over each well-formed packet decoded (`decodePacket`) and each error apart: for the tools. */
+export function createReader(
+  maxPacketSize: number,
+  onPacket: (packet: Packet) => void,
+  onError: (error: DecodeError, firstByte: number, totalSize: number) => void,
+): (chunk: string) => number {
+  return createFramer(maxPacketSize, function (firstByte, body, error, size) {
+    if (error) onError(error, firstByte, size);
+    else onPacket(decodePacket(firstByte, body) as Packet);
+  });
 }
