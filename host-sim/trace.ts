@@ -369,7 +369,7 @@ function parseBody(type: number, flags: number, w: Walk): Parsed {
         walk: w,
         summary: parts.join(" "),
         packet,
-        reencoded: { how: "encodePublishHeader + payload", bytes: encodePublishHeader(topic ?? "", payload.length, qos, retain, dup, id ?? 0) + payload },
+        reencoded: { how: "encodePublishHeader + payload", bytes: encodePublishHeader({ topic: topic ?? "", payload, qos, retain, id: id ?? 0 }, dup) + payload },
       };
     }
     case PacketType.Puback:

@@ -82,7 +82,7 @@ describe("the explainer's forms", () => {
 
   test("the compact form, as --trace prints it", () => {
     assert.equal(describePacket(parseHex(EXAMPLE)), 'CONNECT client-id="fe" keepalive=60 clean (16 bytes)');
-    const publish = encodePublishHeader("led/state", 2, 1, true, false, 7) + "on";
+    const publish = encodePublishHeader({ topic: "led/state", payload: "on", qos: 1, retain: true, id: 7 }, false) + "on";
     assert.equal(describePacket(publish), 'PUBLISH topic="led/state" payload="on" qos=1 id=7 retain (17 bytes)');
     assert.equal(describePacket(parseHex("20 02 00 04")), "CONNACK code=4 (refused: bad user name or password) (4 bytes)");
     assert.equal(describePacket(parseHex("90 04 00 07 01 80")), "SUBACK id=7 granted=1,failure (6 bytes)");
@@ -121,7 +121,8 @@ describe("the explainer's forms", () => {
   });
 
   test("a packet with a 2 MB payload is shown cut, not whole", () => {
-    const big = encodePublishHeader("a", 2_097_149, 0, false, false, 0) + "x".repeat(2_097_149);
+    const payload = "x".repeat(2_097_149);
+    const big = encodePublishHeader({ topic: "a", payload, qos: 0, retain: false, id: 0 }, false) + payload;
     const text = formatExplained(big);
     assert.ok(text.length < 4000, `${text.length} characters`);
     assert.match(text, /remaining length: 2097152 \(7 bits a byte, low first: 0x1 \+ 0x128 \+ 0x16384 \+ 1x2097152\)/);

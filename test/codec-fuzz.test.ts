@@ -54,7 +54,7 @@ function validPacket(r: Random): string {
       return chr(0x20, 2, r.int(2), r.int(6));
     case 1:
     case 2:
-      return encodePublishHeader(topic, payload.length, qos, r.next() < 0.5, qos > 0 && r.next() < 0.5, 1 + r.int(65535)) + payload;
+      return encodePublishHeader({ topic, payload, qos, retain: r.next() < 0.5, id: 1 + r.int(65535) }, qos > 0 && r.next() < 0.5) + payload;
     case 3:
       return encodeAck((PacketType.Puback + r.int(4)) as PacketType, r.int(65536));
     case 4: {

@@ -128,7 +128,7 @@ describe("our encoders, read by mqtt-packet", () => {
 
   test("PUBLISH: topic, payload written after the header, QoS 0/1/2, retain, DUP, packet id", () => {
     check(fc.record({ topic: topicText, payload, qos, retain: fc.boolean(), dup: fc.boolean(), id }), (m) => {
-      const header = encodePublishHeader(utf8Bytes(m.topic), m.payload.length, m.qos, m.retain, m.dup, m.id);
+      const header = encodePublishHeader({ topic: utf8Bytes(m.topic), payload: m.payload, qos: m.qos, retain: m.retain, id: m.id }, m.dup);
       const { packets, error } = oracleParse(header + m.payload);
       assert.equal(error, undefined);
       assert.equal(packets.length, 1);

@@ -37,6 +37,11 @@ function hex(binary: string): string {
   return Buffer.from(binary, "latin1").toString("hex");
 }
 
+/** A whole QoS 0 PUBLISH, as the device writes it (header, then payload). */
+function qos0(topic: string, payload: string): string {
+  return encodePublishHeader({ topic, payload, qos: 0, retain: false, id: 0 }, false) + payload;
+}
+
 function decodeAll(stream: string, maxPacketSize = 1 << 30) {
   const packets: Packet[] = [];
   const errors: Array<[DecodeError, number]> = [];
@@ -96,7 +101,7 @@ function deviceEncode(f: Fields): string | undefined {
         ...(f.password !== undefined ? { password: f.password } : {}),
       });
     case "publish":
-      return encodePublishHeader(f.topic, f.payload.length, f.qos, f.retain, f.dup, f.messageId ?? 0) + f.payload;
+      return encodePublishHeader({ topic: f.topic, payload: f.payload, qos: f.qos, retain: f.retain, id: f.messageId ?? 0 }, f.dup) + f.payload;
     case "puback":
     case "pubrec":
     case "pubrel":
@@ -905,7 +910,7 @@ describe("the incremental reader", () => {
   });
 
   test("an oversized packet is skipped as it arrives and the stream stays in step", () => {
-    const big = encodePublishHeader("led", 5000, 0, false, false, 0) + "x".repeat(5000);
+    const big = qos0("led", "x".repeat(5000));
     const packets: Packet[] = [];
     const errors: Array<[DecodeError, number]> = [];
     const read = createReader(1024, (p) => packets.push(p), (e, _first, size) => errors.push([e, size]));
@@ -918,7 +923,7 @@ describe("the incremental reader", () => {
   });
 
   test("an oversized packet inside one read is skipped too", () => {
-    const big = encodePublishHeader("led", 300, 0, false, false, 0) + "x".repeat(300);
+    const big = qos0("led", "x".repeat(300));
     const { packets, errors, held } = decodeAll(connack + big + pingresp, 100);
     assert.deepEqual(errors, [[DecodeError.TooLarge, big.length]]);
     assert.deepEqual(packets.map((p) => p.type), [2, 13]);
@@ -926,7 +931,7 @@ describe("the incremental reader", () => {
   });
 
   test("an oversized packet ending inside a read, with the next packet in the same read", () => {
-    const big = encodePublishHeader("led", 300, 0, false, false, 0) + "x".repeat(300);
+    const big = qos0("led", "x".repeat(300));
     const packets: Packet[] = [];
     const errors: DecodeError[] = [];
     const read = createReader(100, (p) => packets.push(p), (e) => errors.push(e));
@@ -939,9 +944,9 @@ describe("the incremental reader", () => {
   });
 
   test("a packet exactly at the cap is accepted, one byte more is not", () => {
-    const header = encodePublishHeader("led", 0, 0, false, false, 0);
+    const header = qos0("led", "");
     const payload = "y".repeat(100 - header.length);
-    const exact = encodePublishHeader("led", payload.length, 0, false, false, 0) + payload;
+    const exact = qos0("led", payload);
     assert.equal(exact.length, 100);
     assert.deepEqual(decodeAll(exact, 100).errors, []);
     assert.deepEqual(decodeAll(exact, 99).errors, [[DecodeError.TooLarge, 100]]);

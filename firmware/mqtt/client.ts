@@ -14,6 +14,7 @@ import {
   encodeUnsubscribe,
   ConnectOptions,
   FixedPacket,
+  Message,
   PacketType,
 } from "./packet";
 import { topicMatches } from "./topic";
@@ -125,12 +126,7 @@ const enum Default {
 }
 
 /** A publish on its way: `stage` 1 once a QoS 2 message got its PUBREC (PUBREL sent, PUBCOMP awaited). */
-interface Outgoing {
-  topic: string;
-  payload: string;
-  qos: number;
-  retain: boolean;
-  id: number;
+interface Outgoing extends Message {
   stage: number;
 }
 
@@ -184,7 +180,7 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
           message.id = nextId;
           inflight.push(message);
         }
-        link.write(encodePublishHeader(message.topic, message.payload.length, message.qos, message.retain, !!dup, message.id));
+        link.write(encodePublishHeader(message, !!dup));
         bytes = message.payload;
       }
       if (bytes) link.write(bytes);
@@ -225,101 +221,6 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
   };
 
   /**
-   * Every packet of the current connection's framer, checked (`error`, with its first byte and size). Fields are
-   * read from the body here rather than through packet objects: each object costs the board RAM.
-   */
-  function handle(firstByte: number, body: string, error: DecodeError | 0, size: number) {
-    // A drop while a chunk is being read leaves packets behind it in that chunk: they belong to the old connection.
-    if (!link) return;
-    if (error) {
-      if (error == DecodeError.TooLarge) {
-        return options.log("skipped a packet of " + size + " bytes");
-      }
-      return drop("bad packet, first byte " + firstByte + " (error " + error + ")");
-    }
-    pingSent = false;
-    const type = firstByte >> 4;
-    // The packet id; a CONNACK's flags and code; a PUBLISH's topic length. Big-endian, as every 16-bit field.
-    let id = (body.charCodeAt(0) << 8) | body.charCodeAt(1);
-    if (type == PacketType.Connack) {
-      const code = id & 255;
-      if (connected) return drop("second CONNACK");
-      if (code) {
-        const name = ["unacceptable protocol version", "identifier rejected", "server unavailable", "bad user name or password", "not authorized"][code - 1];
-        return drop("refused, code " + code + (name ? " (" + name + ")" : ""));
-      }
-      const sessionPresent = id > 255;
-      connected = true;
-      connectedAt = clock.now();
-      arm(-1);
-      options.log("MQTT connected" + (sessionPresent ? " (session present)" : ""));
-      // A broker that kept our session (clean session off) kept our subscriptions and its half of QoS 2 too.
-      if (!sessionPresent || options.clean !== false) {
-        awaitingRelease = {};
-        if (filters.length && !subscribePacket(filters.slice(), filterQos.slice())) return;
-      }
-      // Everything not acknowledged goes again, in order; a QoS 2 message past PUBREC sends its PUBREL again.
-      if (MQTT_QOS1) {
-        for (let i = 0; i < inflight.length; i++) {
-          const message = inflight[i] as Outgoing;
-          if (!(message.stage ? send(encodeAck(PacketType.Pubrel, message.id)) : send("", message, true))) return;
-        }
-      }
-      // Then what waited in the queue while we were offline.
-      if (MQTT_QUEUE) acknowledge!(-1, 0, 0);
-      if (!connected) return;
-      // Counted from our last packet (CONNECT, SUBSCRIBE or a re-send), not from the CONNACK.
-      if (keepaliveMs) fire();
-      options.onConnect(sessionPresent);
-    } else if (!connected) {
-      drop("packet before CONNACK");
-    } else if (type == PacketType.Publish) {
-      const qos = (firstByte >> 1) & 3;
-      const at = id + 2;
-      const topic = body.substring(2, at);
-      const payload = body.substr(qos ? at + 2 : at);
-      id = (body.charCodeAt(at) << 8) | body.charCodeAt(at + 1);
-      if (qos > (MQTT_QOS2 ? 2 : MQTT_QOS1 ? 1 : 0)) {
-        // This build cannot acknowledge it: never act on what we cannot acknowledge.
-        return options.log("ignored a QoS " + qos + " PUBLISH");
-      }
-      if (MQTT_QOS2 && qos == 2) {
-        send(encodeAck(PacketType.Pubrec, id));
-        if (awaitingRelease[id]) return;
-        awaitingRelease[id] = 1;
-      } else if (MQTT_QOS1 && qos == 1) {
-        send(encodeAck(PacketType.Puback, id));
-      }
-      let handled = false;
-      for (let i = 0; i < filters.length; i++) {
-        const handler = handlers[i];
-        if (handler && topicMatches(filters[i] as string, topic)) {
-          handled = true;
-          handler(topic, payload);
-        }
-      }
-      if (!handled && options.onMessage) options.onMessage(topic, payload);
-    } else if (MQTT_QOS1 && type == PacketType.Puback) {
-      acknowledge!(id, 1, 0);
-    } else if (MQTT_QOS2 && type == PacketType.Pubrec) {
-      acknowledge!(id, 2, 1);
-      // Answered even for an id we do not know, so the broker can end its half [4.3.3].
-      send(encodeAck(PacketType.Pubrel, id));
-    } else if (MQTT_QOS2 && type == PacketType.Pubcomp) {
-      acknowledge!(id, 2, 0);
-    } else if (MQTT_QOS2 && type == PacketType.Pubrel) {
-      delete awaitingRelease[id];
-      send(encodeAck(PacketType.Pubcomp, id));
-    } else if (type == PacketType.Suback) {
-      const sent = pendingSubscribes[id] || [];
-      delete pendingSubscribes[id];
-      for (let i = 2; i < body.length; i++) {
-        if (body.charCodeAt(i) == 0x80) options.log("subscription refused: " + sent[i - 2]);
-      }
-    }
-  }
-
-  /**
    * The one timer's callback (one function object for every use, as each costs the board RAM). With no link, it
    * connects; before the CONNACK, it is the CONNACK's deadline; after it, keepalive: a PINGREQ after `keepalive` s of
    * silence from us, and the link dropped when nothing came back half an interval later (any packet clears `pingSent`).
@@ -338,20 +239,115 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
     }
     if (stopped) return;
     const mySession = ++session;
-    const read = createFramer(options.maxPacketSize, handle);
-    try {
-      link = dial(function (event?: string | object) {
-        if (mySession != session) return;
-        if (typeof event == "string") {
-          read(event);
-        } else if (event) {
-          pendingSubscribes = {};
-          // The options hold the CONNECT's fields under the same names.
-          if (send(encodeConnect(options))) arm(Delay.ConnackTimeout);
-        } else {
-          drop("closed");
+    /**
+     * Everything of this connection, through one function (each function object costs the board RAM): what the link
+     * reports (`LinkListener`) and, with a number first, each packet its framer reads (`FrameListener`: the first
+     * byte, the body, 0 or the DecodeError, the size). Fields are read from the body here, not through packet
+     * objects, for the same reason. Reports of an older connection, and packets behind a drop in the chunk being
+     * read, are ignored.
+     */
+    const receive = function (event?: string | object | number, body?: string, error?: DecodeError | 0, size?: number) {
+      if (mySession != session) return;
+      if (typeof event == "string") return read(event);
+      if (event == null) return drop("closed");
+      if (typeof event == "object") {
+        pendingSubscribes = {};
+        // The options hold the CONNECT's fields under the same names.
+        if (send(encodeConnect(options))) arm(Delay.ConnackTimeout);
+        return;
+      }
+      const firstByte = event;
+      body = body as string;
+      if (error) {
+        if (error == DecodeError.TooLarge) {
+          return options.log("skipped a packet of " + size + " bytes");
         }
-      });
+        return drop("bad packet, first byte " + firstByte + " (error " + error + ")");
+      }
+      pingSent = false;
+      const type = firstByte >> 4;
+      // The packet id; a CONNACK's flags and code; a PUBLISH's topic length. Big-endian, as every 16-bit field.
+      let id = (body.charCodeAt(0) << 8) | body.charCodeAt(1);
+      if (type == PacketType.Connack) {
+        const code = id & 255;
+        if (connected) return drop("second CONNACK");
+        if (code) {
+          const name = ["unacceptable protocol version", "identifier rejected", "server unavailable", "bad user name or password", "not authorized"][code - 1];
+          return drop("refused, code " + code + (name ? " (" + name + ")" : ""));
+        }
+        const sessionPresent = id > 255;
+        connected = true;
+        connectedAt = clock.now();
+        arm(-1);
+        options.log("MQTT connected" + (sessionPresent ? " (session present)" : ""));
+        // A broker that kept our session (clean session off) kept our subscriptions and its half of QoS 2 too.
+        if (!sessionPresent || options.clean !== false) {
+          awaitingRelease = {};
+          if (filters.length && !subscribePacket(filters.slice(), filterQos.slice())) return;
+        }
+        // Everything not acknowledged goes again, in order; a QoS 2 message past PUBREC sends its PUBREL again.
+        if (MQTT_QOS1) {
+          for (let i = 0; i < inflight.length; i++) {
+            const message = inflight[i] as Outgoing;
+            if (!(message.stage ? send(encodeAck(PacketType.Pubrel, message.id)) : send("", message, true))) return;
+          }
+        }
+        // Then what waited in the queue while we were offline.
+        if (MQTT_QUEUE) acknowledge!(-1, 0, 0);
+        if (!connected) return;
+        // Counted from our last packet (CONNECT, SUBSCRIBE or a re-send), not from the CONNACK.
+        if (keepaliveMs) fire();
+        options.onConnect(sessionPresent);
+      } else if (!connected) {
+        drop("packet before CONNACK");
+      } else if (type == PacketType.Publish) {
+        const qos = (firstByte >> 1) & 3;
+        const at = id + 2;
+        const topic = body.substring(2, at);
+        const payload = body.substr(qos ? at + 2 : at);
+        id = (body.charCodeAt(at) << 8) | body.charCodeAt(at + 1);
+        if (qos > (MQTT_QOS2 ? 2 : MQTT_QOS1 ? 1 : 0)) {
+          // This build cannot acknowledge it: never act on what we cannot acknowledge.
+          return options.log("ignored a QoS " + qos + " PUBLISH");
+        }
+        if (MQTT_QOS2 && qos == 2) {
+          send(encodeAck(PacketType.Pubrec, id));
+          if (awaitingRelease[id]) return;
+          awaitingRelease[id] = 1;
+        } else if (MQTT_QOS1 && qos == 1) {
+          send(encodeAck(PacketType.Puback, id));
+        }
+        let handled = false;
+        for (let i = 0; i < filters.length; i++) {
+          const handler = handlers[i];
+          if (handler && topicMatches(filters[i] as string, topic)) {
+            handled = true;
+            handler(topic, payload);
+          }
+        }
+        if (!handled && options.onMessage) options.onMessage(topic, payload);
+      } else if (MQTT_QOS1 && type == PacketType.Puback) {
+        acknowledge!(id, 1, 0);
+      } else if (MQTT_QOS2 && type == PacketType.Pubrec) {
+        acknowledge!(id, 2, 1);
+        // Answered even for an id we do not know, so the broker can end its half [4.3.3].
+        send(encodeAck(PacketType.Pubrel, id));
+      } else if (MQTT_QOS2 && type == PacketType.Pubcomp) {
+        acknowledge!(id, 2, 0);
+      } else if (MQTT_QOS2 && type == PacketType.Pubrel) {
+        delete awaitingRelease[id];
+        send(encodeAck(PacketType.Pubcomp, id));
+      } else if (type == PacketType.Suback) {
+        const sent = pendingSubscribes[id] || [];
+        delete pendingSubscribes[id];
+        for (let i = 2; i < body.length; i++) {
+          if (body.charCodeAt(i) == 0x80) options.log("subscription refused: " + sent[i - 2]);
+        }
+      }
+    };
+    const read = createFramer(options.maxPacketSize, receive);
+    try {
+      link = dial(receive);
     } catch (error) {
       // Espruino throws at once on a refused connect, and not always an Error.
       drop("cannot connect: " + ((error as { message?: string }).message || error));

@@ -136,19 +136,25 @@ export function encodeConnect(options: ConnectOptions): string {
   return packet(0x10, "\0\x04MQTT\x04" + chr(flags) + u16(options.keepalive) + payload, 0);
 }
 
+/** A message to publish. */
+export interface Message {
+  topic: string;
+  payload: string;
+  /** 0, 1 or 2. */
+  qos: number;
+  retain: boolean;
+  /** The packet id, with QoS 1 and 2. */
+  id: number;
+}
+
 /**
- * The fixed header, topic and packet id of a PUBLISH whose payload is `payloadLength` bytes.
- * The caller writes the payload after it, so a large payload is never copied into a new string.
+ * The fixed header, topic and packet id of a PUBLISH of `message` (its payload counted, not copied). The caller writes
+ * the payload after it, so a large payload is never copied into a new string. One object, not six parameters: on
+ * Espruino each parameter costs the function RAM.
  */
-export function encodePublishHeader(
-  topic: string,
-  payloadLength: number,
-  qos: number,
-  retain: boolean,
-  dup: boolean,
-  id: number,
-): string {
-  return packet(0x30 | (dup ? 8 : 0) | (qos << 1) | (retain ? 1 : 0), field(topic) + (qos ? u16(id) : ""), payloadLength);
+export function encodePublishHeader(message: Message, dup: boolean): string {
+  const qos = message.qos;
+  return packet(0x30 | (dup ? 8 : 0) | (qos << 1) | (message.retain ? 1 : 0), field(message.topic) + (qos ? u16(message.id) : ""), message.payload.length);
 }
 
 /** One SUBSCRIBE for several topic filters, each with its requested QoS (0 where `qos` has no entry). */
@@ -203,40 +209,14 @@ export function badUtf8(bytes: string): boolean {
 }
 
 /**
- * Whether a whole packet from the broker is well-formed: 0 when it is, else the DecodeError (never BadLength or
- * TooLarge: the framer finds those). The one validation the client and the tools share.
+ * Decodes one whole packet from its first byte and its body into an object, for the tools; returns a DecodeError
+ * where it is malformed. The verdict is the framer's, on the packet framed again: the device checks in one place.
  */
-export function checkPacket(firstByte: number, body: string): DecodeError | 0 {
-  const type = firstByte >> 4;
-  const flags = firstByte & 15;
-  const qos = (flags >> 1) & 3;
-  const size = body.length;
-  // Big-endian 16-bit: a PUBLISH's topic length. Bytes past the end read as 0 (bit operators turn NaN into 0).
-  const at = 2 + ((body.charCodeAt(0) << 8) | body.charCodeAt(1));
-  // Bit n is set for each type n a broker may send: CONNACK, PUBLISH, PUBACK-PUBCOMP, SUBACK, UNSUBACK, PINGRESP.
-  if (!((0x2afc >> type) & 1)) return DecodeError.BadType;
-  if (type == PacketType.Publish) {
-    return qos > 2 ? DecodeError.BadFlags
-      : at + (qos ? 2 : 0) > size ? DecodeError.BadSize
-      : at < 3 || badUtf8(body.substring(2, at)) ? DecodeError.BadTopic
-      : 0;
-  }
-  // Every other packet a broker sends has fixed flags: 0010 for PUBREL, 0000 for the rest.
-  if (flags != (type == PacketType.Pubrel ? 2 : 0)) return DecodeError.BadFlags;
-  // PINGRESP has no body, SUBACK an id and at least one return code, the rest exactly 2 bytes.
-  if (type == PacketType.Pingresp ? size : type == PacketType.Suback ? size < 3 : size != 2) return DecodeError.BadSize;
-  // CONNACK flag bits 7-1 are reserved; a SUBACK return code is 0, 1, 2 or 0x80.
-  if (type == PacketType.Connack && at > 513) return DecodeError.BadValue;
-  for (let i = 2; type == PacketType.Suback && i < size; i++) {
-    const code = body.charCodeAt(i);
-    if (code > 2 && code != 128) return DecodeError.BadValue;
-  }
-  return 0;
-}
-
-/** Decodes one whole packet from its first byte and its body into an object; returns a DecodeError where it is malformed. */
 export function decodePacket(firstByte: number, body: string): Packet | DecodeError {
-  const error = checkPacket(firstByte, body);
+  let error: DecodeError | 0 = 0;
+  createFramer(Infinity, function (_firstByte, _body, verdict) {
+    error = verdict;
+  })(packet(firstByte, body, 0));
   if (error) return error;
   const type = firstByte >> 4;
   const flags = firstByte & 15;
@@ -275,11 +255,12 @@ export function decodePacket(firstByte: number, body: string): Packet | DecodeEr
 export type FrameListener = (firstByte: number, body: string, error: DecodeError | 0, size: number) => void;
 
 /**
- * An incremental framer: feed it chunks of any size (a packet split over reads, several packets in one read); it
- * reports each packet once, in order, checked by `checkPacket`, and returns how many bytes it holds for a packet not
- * yet whole (always less than `maxPacketSize`, or under 5 for an unfinished header). A packet over `maxPacketSize`
- * bytes (header included) is reported as TooLarge. The listener may feed the framer again: its state is updated
- * before each report.
+ * An incremental framer, and the one check of what the broker sends: feed it chunks of any size (a packet split over
+ * reads, several packets in one read); it reports each packet once, in order, with 0 or the DecodeError that refuses
+ * it, and returns how many bytes it holds for a packet not yet whole (always less than `maxPacketSize`, or under 5
+ * for an unfinished header). A packet over `maxPacketSize` bytes (header included) is reported as TooLarge. The
+ * listener may feed the framer again: its state is updated before each report. One function with the checks inline,
+ * not several: each function object costs the board RAM.
  */
 export function createFramer(maxPacketSize: number, onFrame: FrameListener): (chunk: string) => number {
   let buffered = "";
@@ -313,8 +294,33 @@ export function createFramer(maxPacketSize: number, onFrame: FrameListener): (ch
       } else {
         if (buffered.length < total) return buffered.length;
         const body = buffered.substr(at, length);
+        const type = firstByte >> 4;
+        const flags = firstByte & 15;
+        const qos = (flags >> 1) & 3;
+        // Big-endian 16-bit: a PUBLISH's topic length. Bytes past the end read as 0 (bit operators turn NaN into 0).
+        const topicEnd = 2 + ((body.charCodeAt(0) << 8) | body.charCodeAt(1));
+        let error: DecodeError | 0 =
+          // Bit n is set for each type n a broker may send: CONNACK, PUBLISH, PUBACK-PUBCOMP, SUBACK, UNSUBACK, PINGRESP.
+          !((0x2afc >> type) & 1) ? DecodeError.BadType
+          : type == PacketType.Publish
+            ? qos > 2 ? DecodeError.BadFlags
+              : topicEnd + (qos ? 2 : 0) > length ? DecodeError.BadSize
+              : topicEnd < 3 || badUtf8(body.substring(2, topicEnd)) ? DecodeError.BadTopic
+              : 0
+          // Every other packet a broker sends has fixed flags: 0010 for PUBREL, 0000 for the rest.
+          : flags != (type == PacketType.Pubrel ? 2 : 0) ? DecodeError.BadFlags
+          // PINGRESP has no body, SUBACK an id and at least one return code, the rest exactly 2 bytes.
+          : (type == PacketType.Pingresp ? length : type == PacketType.Suback ? length < 3 : length != 2) ? DecodeError.BadSize
+          // CONNACK flag bits 7-1 are reserved.
+          : type == PacketType.Connack && topicEnd > 513 ? DecodeError.BadValue
+          : 0;
+        // A SUBACK return code is 0, 1, 2 or 0x80.
+        for (let i = 2; !error && type == PacketType.Suback && i < length; i++) {
+          const code = body.charCodeAt(i);
+          if (code > 2 && code != 128) error = DecodeError.BadValue;
+        }
         buffered = buffered.substr(total);
-        onFrame(firstByte, body, checkPacket(firstByte, body), total);
+        onFrame(firstByte, body, error, total);
       }
     }
   };
