@@ -1,12 +1,13 @@
 // Wires config -> board -> client -> app. This file is the bundle's entry: it exports nothing and starts itself.
 // Everything under firmware/ is written in the dialect Espruino runs: see firmware/README.md. Each function object
 // costs the board RAM, so Espruino's own functions are passed as they are where their shape fits (console.log,
-// setTimeout), and settings left at their defaults are not passed at all.
+// setTimeout), the board's functions read the settings they need themselves (the dial, the pin) rather than being
+// made from them, and settings left at their defaults are not passed at all.
 import { createLedApp } from "./app/led";
 import { watchButton } from "./board/button";
 import { espruinoClock } from "./board/clock";
 import { netDial } from "./board/net-link";
-import { createLedOutput, createPwmOutput } from "./board/pin";
+import { setLed, setPwmLed } from "./board/pin";
 import { tlsDial } from "./board/tls-link";
 import { joinWifi } from "./board/wifi";
 import { Client, ClientOptions, createClient, Delay } from "./mqtt/client";
@@ -21,7 +22,7 @@ function start() {
   running = true;
   const app = createLedApp({
     baseTopic: CONFIG.baseTopic,
-    setLed: CONFIG.ledBrightness ? createPwmOutput(CONFIG.ledPin, CONFIG.ledActiveLow) : createLedOutput(CONFIG.ledPin, CONFIG.ledActiveLow),
+    setLed: CONFIG.ledBrightness ? setPwmLed : setLed,
     publish: function (topic: string, payload: string, retain: boolean) {
       if (client) client.publish(topic, payload, retain, CONFIG.stateQos);
     },
@@ -41,10 +42,6 @@ function start() {
     });
   }
   function connect() {
-    // mqtts:// dials only TLS: there is no plain fallback in a TLS build.
-    const dial = CONFIG.mqttTls
-      ? tlsDial(CONFIG.mqttHost, CONFIG.mqttPort, { ca: CONFIG.mqttCa as string, cert: CONFIG.mqttCert, key: CONFIG.mqttKey }, log)
-      : netDial(CONFIG.mqttHost, CONFIG.mqttPort);
     // Without one configured, a valid MQTT 3.1.1 client id (1-23 of [0-9a-zA-Z]) from the board's serial number.
     const clientId = CONFIG.clientId ?? ("led" + getSerial().replace(/[^0-9a-zA-Z]/g, "")).substr(0, 23);
     const options: ClientOptions = {
@@ -69,7 +66,8 @@ function start() {
     if (CONFIG.offlineQueue) options.queueLimit = CONFIG.offlineQueue;
     if (CONFIG.mqttUsername !== undefined) options.username = CONFIG.mqttUsername;
     if (CONFIG.mqttPassword !== undefined) options.password = CONFIG.mqttPassword;
-    client = createClient(dial, espruinoClock, options);
+    // mqtts:// dials only TLS: there is no plain fallback in a TLS build.
+    client = createClient(CONFIG.mqttTls ? tlsDial : netDial, espruinoClock, options);
     client.subscribe(CONFIG.baseTopic, CONFIG.commandQos, app.message);
   }
   // With no SSID the board uses whatever network it has (saved WiFi settings, Ethernet), and carries no WiFi code.

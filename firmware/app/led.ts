@@ -34,10 +34,6 @@ export function parseCommand(payload: string): Command {
   return "off on toggle 0 1 X false true".split(" ").indexOf(payload.trim().toLowerCase()) % 3;
 }
 
-function isDigit(char: string): boolean {
-  return char >= "0" && char <= "9";
-}
-
 /**
  * Reads a JSON command: one flat object with "state" (a plain command: on, off, toggle... any case), "brightness"
  * (a whole number 0-255, only where LED_BRIGHTNESS) and "transition" (a number, which Home Assistant may send: the
@@ -59,14 +55,15 @@ export function parseJsonCommand(text: string): number[] | null {
       at++;
       while (/\w/.test(char(at))) at++;
       if (char(at++) != '"') return "";
-    } else if (isDigit(first)) {
-      while (isDigit(char(at))) at++;
+    } else if (/\d/.test(first)) {
+      // A regular expression, not a function of ours: each function object costs the board RAM.
+      while (/\d/.test(char(at))) at++;
       if (char(at) == ".") {
-        if (!isDigit(char(++at))) return "";
-        while (isDigit(char(at))) at++;
+        if (!/\d/.test(char(++at))) return "";
+        while (/\d/.test(char(at))) at++;
       }
       // JSON numbers have no leading zeros.
-      if (first == "0" && isDigit(char(start + 1))) return "";
+      if (first == "0" && /\d/.test(char(start + 1))) return "";
     } else if (first && "{}:,".indexOf(first) >= 0) {
       at++;
     }
@@ -80,7 +77,7 @@ export function parseJsonCommand(text: string): number[] | null {
     const key = next;
     if (token() != ":") return null;
     const value = token();
-    const isNumber = isDigit(value.charAt(0));
+    const isNumber = /\d/.test(value.charAt(0));
     if (key == '"state"' && value.charAt(0) == '"') {
       state = parseCommand(value.slice(1, -1));
       if (state == Command.Invalid) return null;

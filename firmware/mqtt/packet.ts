@@ -183,29 +183,11 @@ export const enum FixedPacket {
 }
 
 /**
- * Whether `bytes` is not well-formed UTF-8 [RFC 3629] or holds U+0000 [MQTT-1.5.3]: a stray or missing continuation
- * byte, an overlong form, a surrogate (U+D800-DFFF), or a code point past U+10FFFF.
+ * Whether `bytes` (at most 65,535 of them) is not well-formed UTF-8 [RFC 3629] or holds U+0000 [MQTT-1.5.3], for
+ * the tools: the framer's verdict on a PUBLISH with `bytes` as its topic.
  */
 export function badUtf8(bytes: string): boolean {
-  for (let i = 0; i < bytes.length; ) {
-    let c = bytes.charCodeAt(i++);
-    // Continuation bytes after this lead byte; 4 for a byte that cannot lead (80-C1: continuation or overlong).
-    const n = c < 128 ? 0 : c < 194 ? 4 : c < 224 ? 1 : c < 240 ? 2 : 3;
-    if (n > 3) return true;
-    // The lead byte's value bits: the bit after its run of 1s is 0, so 127 >> n keeps exactly them (F8-FF keep a
-    // 1 there, and like F5-F7 end past U+10FFFF).
-    c &= 127 >> n;
-    for (let k = n; k--; ) {
-      const next = bytes.charCodeAt(i++);
-      // Past the end charCodeAt gives NaN, which fails this test too.
-      if ((next & 192) != 128) return true;
-      c = (c << 6) | (next & 63);
-    }
-    // Below the least value of its length (1, 32, 0x800, 0x10000: this catches U+0000 and overlong 3- and 4-byte
-    // forms; C0 and C1 were refused above), past U+10FFFF, or a surrogate.
-    if (c < 1 << (5 * n + (n >> 1)) || c > 0x10ffff || c >> 11 == 27) return true;
-  }
-  return false;
+  return bytes != "" && decodePacket(0x30, field(bytes)) == DecodeError.BadTopic;
 }
 
 /**
@@ -305,7 +287,7 @@ export function createFramer(maxPacketSize: number, onFrame: FrameListener): (ch
           : type == PacketType.Publish
             ? qos > 2 ? DecodeError.BadFlags
               : topicEnd + (qos ? 2 : 0) > length ? DecodeError.BadSize
-              : topicEnd < 3 || badUtf8(body.substring(2, topicEnd)) ? DecodeError.BadTopic
+              : topicEnd < 3 ? DecodeError.BadTopic
               : 0
           // Every other packet a broker sends has fixed flags: 0010 for PUBREL, 0000 for the rest.
           : flags != (type == PacketType.Pubrel ? 2 : 0) ? DecodeError.BadFlags
@@ -314,6 +296,24 @@ export function createFramer(maxPacketSize: number, onFrame: FrameListener): (ch
           // CONNACK flag bits 7-1 are reserved.
           : type == PacketType.Connack && topicEnd > 513 ? DecodeError.BadValue
           : 0;
+        // A PUBLISH topic must be well-formed UTF-8 [RFC 3629] without U+0000 [MQTT-1.5.3]: no stray or missing
+        // continuation byte, overlong form, surrogate (U+D800-DFFF) or code point past U+10FFFF.
+        for (let i = 2; !error && type == PacketType.Publish && i < topicEnd; ) {
+          let c = body.charCodeAt(i++);
+          // Continuation bytes after this lead byte; 4 for a byte that cannot lead (80-C1: continuation or overlong).
+          const n = c < 128 ? 0 : c < 194 ? 4 : c < 224 ? 1 : c < 240 ? 2 : 3;
+          // The lead byte's value bits: the bit after its run of 1s is 0, so 127 >> n keeps exactly them (F8-FF
+          // keep a 1 there, and like F5-F7 end past U+10FFFF).
+          c &= 127 >> n;
+          for (let k = n; k--; ) {
+            const next = body.charCodeAt(i++);
+            if ((next & 192) != 128 || i > topicEnd) error = DecodeError.BadTopic;
+            c = (c << 6) | (next & 63);
+          }
+          // A byte that cannot lead; below the least value of its length (1, 32, 0x800, 0x10000: this catches U+0000
+          // and overlong 3- and 4-byte forms; C0 and C1 cannot lead), past U+10FFFF, or a surrogate.
+          if (n > 3 || c < 1 << (5 * n + (n >> 1)) || c > 0x10ffff || c >> 11 == 27) error = DecodeError.BadTopic;
+        }
         // A SUBACK return code is 0, 1, 2 or 0x80.
         for (let i = 2; !error && type == PacketType.Suback && i < length; i++) {
           const code = body.charCodeAt(i);
