@@ -545,6 +545,26 @@ describe("publish()", () => {
     ]);
   });
 
+  test("a QoS out of range is brought into 0-2, a fraction down to a whole number (publish and subscribe)", () => {
+    const h = start();
+    const connection = accept(h);
+    h.client.publish("t", "a", false, -1);
+    h.client.publish("t", "b", false, 7);
+    h.client.publish("t", "c", false, 1.5);
+    h.client.subscribe("s", 3);
+    h.client.subscribe("u", -2);
+    assert.deepEqual(connection.writes.slice(1), [
+      "\x30\x04\x00\x01t", // PUBLISH, QoS 0 (from -1), remaining length 4, topic "t"
+      "a",
+      "\x34\x06\x00\x01t\x00\x01", // PUBLISH, QoS 2 (from 7), packet id 1
+      "b",
+      "\x32\x06\x00\x01t\x00\x02", // PUBLISH, QoS 1 (from 1.5), packet id 2
+      "c",
+      "\x82\x06\x00\x03\x00\x01s\x02", // SUBSCRIBE id 3: "s" at QoS 2 (from 3)
+      "\x82\x06\x00\x04\x00\x01u\x00", // SUBSCRIBE id 4: "u" at QoS 0 (from -2)
+    ]);
+  });
+
   describe("remaining length at the varint boundaries (topic \"t\": 3 bytes before the payload)", () => {
     const cases: Array<[remaining: number, lengthBytes: string]> = [
       [127, "\x7f"], // the largest one-byte length

@@ -137,10 +137,11 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
   const filterQos: number[] = [];
   const handlers: Array<MessageHandler | undefined> = [];
   /** QoS 1/2 publishes sent, in order, until acknowledged. */
-  const inflight: Outgoing[] = [];
-  const queue: Outgoing[] = [];
+  // Made only where the build uses them (else never read): each costs the board RAM.
+  const inflight = (MQTT_QOS1 ? [] : null) as Outgoing[];
+  const queue = (MQTT_QUEUE ? [] : null) as Outgoing[];
   /** Inbound QoS 2 ids whose PUBLISH was delivered and whose PUBREL has not come yet: a re-sent PUBLISH is not delivered twice. */
-  let awaitingRelease: { [id: number]: number } = {};
+  let awaitingRelease = (MQTT_QOS2 ? {} : null) as { [id: number]: number };
   let droppedCount = 0;
   let connectedAt = 0;
   let link: Link | null = null;
@@ -192,10 +193,12 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
     }
   }
 
-  function subscribePacket(list: string[], qos: number[]): boolean {
+  /** One SUBSCRIBE for the filters from index `first` on: all of them after a CONNACK, the newest one after subscribe(). */
+  function subscribeFrom(first: number): boolean {
+    const list = filters.slice(first);
     nextId = (nextId % 65535) + 1;
     pendingSubscribes[nextId] = list;
-    return send(encodeSubscribe(nextId, list, qos));
+    return send(encodeSubscribe(nextId, list, filterQos.slice(first)));
   }
 
   /**
@@ -282,8 +285,8 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
         options.log("MQTT connected" + (sessionPresent ? " (session present)" : ""));
         // A broker that kept our session (clean session off) kept our subscriptions and its half of QoS 2 too.
         if (!sessionPresent || options.clean !== false) {
-          awaitingRelease = {};
-          if (filters.length && !subscribePacket(filters.slice(), filterQos.slice())) return;
+          if (MQTT_QOS2) awaitingRelease = {};
+          if (filters.length && !subscribeFrom(0)) return;
         }
         // Everything not acknowledged goes again, in order; a QoS 2 message past PUBREC sends its PUBREL again.
         if (MQTT_QOS1) {
@@ -388,14 +391,14 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
 
   const client: Client = {
     publish: function (topic: string, payload: string, retain: boolean, qos?: number) {
-      const message: Outgoing = { topic: topic, payload: payload, qos: Math.min(qos || 0, MQTT_QOS2 ? 2 : MQTT_QOS1 ? 1 : 0), retain: retain, id: 0, stage: 0 };
+      // A whole number from 0 to the highest QoS the build has.
+      const message: Outgoing = { topic: topic, payload: payload, qos: MQTT_QOS1 ? Math.min(Math.max((qos as number) | 0, 0), MQTT_QOS2 ? 2 : 1) : 0, retain: retain, id: 0, stage: 0 };
       // Behind queued messages a new one waits its turn, so order is kept.
       if (connected && (!message.qos || inflight.length < (options.inflightMax || Default.InflightMax)) && !(MQTT_QUEUE && queue.length)) {
         return send("", message) || message.qos > 0;
       }
-      const limit = options.queueLimit || 0;
-      if (!MQTT_QUEUE || !limit) return false;
-      if (queue.length >= limit) {
+      if (!MQTT_QUEUE || !options.queueLimit) return false;
+      if (queue.length >= options.queueLimit) {
         let oldestQos0 = -1;
         for (let i = 0; i < queue.length && oldestQos0 < 0; i++) if (!(queue[i] as Outgoing).qos) oldestQos0 = i;
         droppedCount++;
@@ -410,11 +413,11 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
       return true;
     },
     subscribe: function (filter: string, qos?: number, handler?: MessageHandler) {
-      const level = Math.min(qos || 0, MQTT_QOS2 ? 2 : MQTT_QOS1 ? 1 : 0);
+      const level = MQTT_QOS1 ? Math.min(Math.max((qos as number) | 0, 0), MQTT_QOS2 ? 2 : 1) : 0;
       filters.push(filter);
       filterQos.push(level);
       handlers.push(handler);
-      if (connected) subscribePacket([filter], [level]);
+      if (connected) subscribeFrom(filters.length - 1);
     },
     stop: function () {
       stopped = true;

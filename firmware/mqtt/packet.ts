@@ -85,13 +85,12 @@ export interface ConnectOptions {
 
 export const chr = String.fromCharCode;
 
-export function u16(value: number): string {
-  return chr((value >> 8) & 255, value & 255);
-}
-
-/** A UTF-8 string field: two length bytes, then the bytes. */
-export function field(bytes: string): string {
-  return u16(bytes.length) + bytes;
+/**
+ * A 16-bit field, big-endian: a number (below 65,536) as itself; a string (UTF-8 bytes) as its length, then its bytes.
+ * One function for both, as each function object costs the board RAM.
+ */
+export function field(value: number | string): string {
+  return typeof value == "string" ? field(value.length) + value : chr((value >> 8) & 255, value & 255);
 }
 
 /**
@@ -133,7 +132,7 @@ export function encodeConnect(options: ConnectOptions): string {
     payload += field(password);
   }
   // "\0\x04MQTT" protocol name, level 4 (3.1.1), connect flags, keepalive.
-  return packet(0x10, "\0\x04MQTT\x04" + chr(flags) + u16(options.keepalive) + payload, 0);
+  return packet(0x10, "\0\x04MQTT\x04" + chr(flags) + field(options.keepalive) + payload, 0);
 }
 
 /** A message to publish. */
@@ -154,26 +153,26 @@ export interface Message {
  */
 export function encodePublishHeader(message: Message, dup: boolean): string {
   const qos = message.qos;
-  return packet(0x30 | (dup ? 8 : 0) | (qos << 1) | (message.retain ? 1 : 0), field(message.topic) + (qos ? u16(message.id) : ""), message.payload.length);
+  return packet(0x30 | (dup ? 8 : 0) | (qos << 1) | (message.retain ? 1 : 0), field(message.topic) + (qos ? field(message.id) : ""), message.payload.length);
 }
 
 /** One SUBSCRIBE for several topic filters, each with its requested QoS (0 where `qos` has no entry). */
 export function encodeSubscribe(id: number, filters: string[], qos: number[]): string {
-  let body = u16(id);
+  let body = field(id);
   for (let i = 0; i < filters.length; i++) body += field(filters[i] as string) + chr(qos[i] ?? 0);
   return packet(0x82, body, 0);
 }
 
 /** UNSUBSCRIBE for several topic filters. */
 export function encodeUnsubscribe(id: number, filters: string[]): string {
-  let body = u16(id);
+  let body = field(id);
   for (let i = 0; i < filters.length; i++) body += field(filters[i] as string);
   return packet(0xa2, body, 0);
 }
 
 /** PUBACK, PUBREC, PUBREL or PUBCOMP for packet `id`; PUBREL's fixed-header flags are 0010. */
 export function encodeAck(type: PacketType, id: number): string {
-  return packet((type << 4) | (type == PacketType.Pubrel ? 2 : 0), u16(id), 0);
+  return packet((type << 4) | (type == PacketType.Pubrel ? 2 : 0), field(id), 0);
 }
 
 /** The packets that are always the same two bytes: a const enum, so the build writes them where they are used. */
