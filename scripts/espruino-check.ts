@@ -1,6 +1,6 @@
 // A developer's LOCAL check on a real Espruino interpreter built for Linux: never part of `npm test` or CI.
 //
-//   ESPRUINO_BIN=/path/to/espruino npx tsx scripts/espruino-check.ts [--label NAME] [--full | --no-json] [--breakdown]
+//   ESPRUINO_BIN=/path/to/espruino npx tsx scripts/espruino-check.ts [--label NAME] [--full | --no-json | --qos N] [--breakdown]
 //
 // ESPRUINO_BIN is an Espruino binary built for Linux with TELNET (its REPL on TCP 2323 with --telnet): see README,
 // "Memory on the real interpreter". The check starts Mosquitto on a free loopback port, builds the bundle for it
@@ -24,12 +24,14 @@ import { espruinoArgs, UploadProgress } from "./flash.ts";
 
 const TELNET_PORT = 2323;
 const COMMANDS = 1000;
-const USAGE = `usage: ESPRUINO_BIN=/path/to/espruino npx tsx scripts/espruino-check.ts [--label NAME] [--full | --no-json] [--breakdown]
+const USAGE = `usage: ESPRUINO_BIN=/path/to/espruino npx tsx scripts/espruino-check.ts [--label NAME] [--full | --no-json | --qos N] [--breakdown]
   A local check on a real Espruino interpreter built for Linux with TELNET (not part of npm test or CI).
   ESPRUINO_BIN  the interpreter binary (e.g. a build like /work/espruino-local/bin/espruino-esp8266-telnet)
   --label NAME  what to call it in the table (default: the binary's file name)
   --full        build the full firmware (firmware/main.ts) with the defaults, instead of the tiny one they pick
   --no-json     build with jsonCommands false: the tiny firmware at its smallest
+  --qos N       build with commandQos and stateQos N (1 or 2: the full firmware), and send every command at QoS N,
+                so that the board's acknowledgements both ways run on the real interpreter
   --breakdown   once connected, also print the variables each global name holds (E.getSizeOf; a closure's scope is
                 counted with every function that shares it); with BREAKDOWN_EXPR set, that expression is also evaluated on
                 the board then and its text printed (e.g. E.getSizeOf of one closure's scope)`;
@@ -147,11 +149,16 @@ async function main(): Promise<number> {
   let breakdown = false;
   let full = false;
   let noJson = false;
+  let qos: 0 | 1 | 2 = 0;
   try {
-    const { values } = parseArgs({ options: { label: { type: "string" }, breakdown: { type: "boolean" }, full: { type: "boolean" }, "no-json": { type: "boolean" }, help: { type: "boolean" } } });
+    const { values } = parseArgs({ options: { label: { type: "string" }, breakdown: { type: "boolean" }, full: { type: "boolean" }, "no-json": { type: "boolean" }, qos: { type: "string" }, help: { type: "boolean" } } });
     breakdown = values.breakdown ?? false;
     full = values.full ?? false;
     noJson = values["no-json"] ?? false;
+    if (values.qos !== undefined) {
+      if (values.qos !== "1" && values.qos !== "2") throw new Error(`--qos takes 1 or 2, not ${JSON.stringify(values.qos)}`);
+      qos = Number(values.qos) as 1 | 2;
+    }
     if (values.help) {
       console.log(USAGE);
       return 0;
@@ -210,9 +217,9 @@ async function main(): Promise<number> {
     const buildDir = mkdtempSync(join(tmpdir(), "espcheck-build-"));
     temps.push(buildDir);
     const bundle = join(buildDir, "firmware.js");
-    const overrides = { mqttUrl: broker.url, clientId: "espcheck", ...(noJson ? { jsonCommands: false } : {}) };
+    const overrides = { mqttUrl: broker.url, clientId: "espcheck", ...(noJson ? { jsonCommands: false } : {}), ...(qos ? { commandQos: qos, stateQos: qos } : {}) };
     const built = await buildFirmware({ outfile: bundle, env: {}, configFile: null, overrides, entry: full ? "firmware/main.ts" : undefined });
-    console.log(`bundle: ${readFileSync(bundle).length} bytes from ${built.entry} (clientId espcheck${noJson ? ", jsonCommands false" : ""}, defaults otherwise)`);
+    console.log(`bundle: ${readFileSync(bundle).length} bytes from ${built.entry} (clientId espcheck${noJson ? ", jsonCommands false" : ""}${qos ? `, commandQos and stateQos ${qos}` : ""}, defaults otherwise)`);
 
     // The observer: sees the device come online and every state report it publishes.
     const states: string[] = [];
@@ -226,7 +233,7 @@ async function main(): Promise<number> {
         if (availability === "offline") wentOffline++;
       }
     });
-    await observer.subscribeAsync(["led/state", "led/availability"], { qos: 0 });
+    await observer.subscribeAsync(["led/state", "led/availability"], { qos });
 
     // 2. The interpreter, in an empty folder, stdin an idle pipe (at EOF it reads junk); then the upload.
     const workDir = mkdtempSync(join(tmpdir(), "espcheck-run-"));
@@ -277,7 +284,7 @@ async function main(): Promise<number> {
     for (let i = 0; i < COMMANDS && misses < 3; i++) {
       const command = i % 2 === 0 ? "on" : "off";
       const before = states.length;
-      observer.publish("led", command, { qos: 0 });
+      observer.publish("led", command, { qos });
       if (await until(() => states.length > before && states[states.length - 1] === command, 5000)) {
         obeyed++;
         misses = 0;
@@ -293,14 +300,31 @@ async function main(): Promise<number> {
     await repl.evaluate('(global.ledWrites=0,global.realDigitalWrite=digitalWrite,global.digitalWrite=function(p,v){ledWrites++;realDigitalWrite(p,v)},"counting")');
     const before = states.length;
     started = Date.now();
-    for (let i = 0; i < COMMANDS; i++) observer.publish("led", i % 2 === 0 ? "off" : "on", { qos: 0 });
-    // Until all reports are in, or none has come for 5 s.
-    let seen = before;
+    if (!qos) {
+      for (let i = 0; i < COMMANDS; i++) observer.publish("led", i % 2 === 0 ? "off" : "on", { qos });
+    } else {
+      // At QoS 1 and 2, 20 at a time, each 20 sent once the last 20 are acknowledged: Mosquitto (2.0.11) takes at
+      // most 20 unacknowledged QoS 2 messages from a 3.1.1 publisher (max_inflight_messages) and drops the rest. It
+      // still sends the board up to 20 at once.
+      for (let i = 0; i < COMMANDS; i += 20) {
+        const batch: Array<Promise<unknown>> = [];
+        for (let k = i; k < Math.min(i + 20, COMMANDS); k++) batch.push(observer.publishAsync("led", k % 2 === 0 ? "off" : "on", { qos }));
+        await Promise.all(batch);
+      }
+    }
+    // Until neither a report nor an LED write has come for 5 s (the writes read from the board once a second: at
+    // QoS 1 and 2 the broker holds back what the board has not acknowledged, and the reports can lag the commands).
+    let seen = `${before}/0`;
     let quietSince = Date.now();
-    while (states.length - before < COMMANDS && Date.now() - quietSince < 5000) {
-      if (states.length !== seen) {
-        seen = states.length;
-        quietSince = Date.now();
+    let polledAt = 0;
+    while (Date.now() - quietSince < 5000) {
+      if (Date.now() - polledAt >= 1000) {
+        polledAt = Date.now();
+        const progress = `${states.length}/${await repl.evaluate("ledWrites")}`;
+        if (progress !== seen) {
+          seen = progress;
+          quietSince = Date.now();
+        }
       }
       await sleep(20);
     }
