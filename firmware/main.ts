@@ -10,7 +10,7 @@ import { netDial } from "./board/net-link";
 import { setLed, setPwmLed } from "./board/pin";
 import { tlsDial } from "./board/tls-link";
 import { joinWifi } from "./board/wifi";
-import { Client, ClientOptions, createClient, Delay } from "./mqtt/client";
+import { Client, ClientOptions, createClient } from "./mqtt/client";
 
 const log: (message: string) => void = console.log;
 
@@ -49,7 +49,6 @@ function start() {
       keepalive: CONFIG.keepalive,
       will: app.will,
       maxPacketSize: CONFIG.maxPacketSize,
-      reconnectMin: Delay.ReconnectMin,
       reconnectMax: CONFIG.reconnectMaxSeconds * 1000,
       // Home Assistant's discovery config first (retained), so the entity exists when availability and state arrive.
       onConnect:

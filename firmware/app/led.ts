@@ -106,8 +106,8 @@ export interface LedAppOptions {
   setLed(on: boolean, level?: number): void;
   publish(topic: string, payload: string, retain: boolean): void;
   /**
-   * Runs `report` after the commands that arrived together; `ms` is always 0, so that main.ts passes Espruino's
-   * setTimeout as it is. Commands that come in one burst then cost one state report, not one each: on an
+   * Runs `report` after the commands that arrived together, with no argument (Espruino's setTimeout gives it
+   * undefined); `ms` is always 0, so that main.ts passes Espruino's setTimeout as it is. Commands that come in one burst then cost one state report, not one each: on an
    * ESP8266-shaped Espruino, 1,000 commands back to back with a report each ran out of memory (every 9-byte command
    * made a 16-byte report, faster than the socket sent them).
    */
@@ -140,15 +140,18 @@ export function createLedApp(options: LedAppOptions): LedApp {
 
   let reportPending = false;
 
-  /** Reports the state once the current burst of commands is done: the last state is the one that counts. */
-  function report() {
-    reportPending = false;
-    options.publish(stateTopic, isOn ? "on" : "off", true);
-    if (LED_BRIGHTNESS) options.publish(stateTopic + "/json", '{"state":"' + (isOn ? "ON" : "OFF") + '","brightness":' + level + "}", true);
-  }
-
-  /** Applies a command (Command.Off, On or Toggle), or with Command.Invalid changes nothing; then reports, once per burst. */
-  function apply(command: number) {
+  /**
+   * Applies a command (Command.Off, On or Toggle; Command.Invalid changes nothing), then has the state reported once
+   * the current burst of commands is done: the last state is the one that counts. Called with no command (as `defer`
+   * calls it), it reports. One function for both, as each function object costs the board RAM.
+   */
+  function apply(command?: number) {
+    if (command == null) {
+      reportPending = false;
+      options.publish(stateTopic, isOn ? "on" : "off", true);
+      if (LED_BRIGHTNESS) options.publish(stateTopic + "/json", '{"state":"' + (isOn ? "ON" : "OFF") + '","brightness":' + level + "}", true);
+      return;
+    }
     if (command != Command.Invalid) {
       isOn = command == Command.Toggle ? !isOn : command == Command.On;
       if (LED_BRIGHTNESS) options.setLed(isOn, level);
@@ -156,7 +159,7 @@ export function createLedApp(options: LedAppOptions): LedApp {
     }
     if (reportPending) return;
     reportPending = true;
-    options.defer(report, 0);
+    options.defer(apply, 0);
   }
 
   return {

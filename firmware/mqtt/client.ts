@@ -60,8 +60,8 @@ export interface Clock {
 export interface ClientOptions extends ConnectOptions {
   /** Largest packet accepted from the broker, in bytes; bigger ones are skipped and reported. */
   maxPacketSize: number;
-  /** First reconnect delay and the cap it doubles up to, in milliseconds. */
-  reconnectMin: number;
+  /** First reconnect delay (default 1 s: Delay.ReconnectMin) and the cap it doubles up to, in milliseconds. */
+  reconnectMin?: number;
   reconnectMax: number;
   /** QoS 1 and 2 publishes sent and not yet acknowledged, at most (default 4: Default.InflightMax). More wait in the queue. */
   inflightMax?: number;
@@ -115,7 +115,7 @@ export const enum Delay {
   /** A connection that stayed up this long was a good one: the backoff starts again from the bottom. */
   StableSeconds = 10,
   StableConnection = StableSeconds * 1000,
-  /** The first reconnect delay the full firmware uses (`reconnectMin`); it doubles up to the configured cap. */
+  /** The first reconnect delay when `reconnectMin` is not given (the full firmware's); it doubles up to the cap. */
   ReconnectMin = 1000,
 }
 
@@ -202,24 +202,12 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
   }
 
   /**
-   * The in-flight message with this id and QoS: removed from the window (`stage` 0, its PUBACK or PUBCOMP) or marked
-   * past PUBREC (`stage` 1); then the queue is flushed as far as the window allows. One function for both, as each
-   * function costs the board RAM; id -1 matches no message and only flushes.
+   * Sends queued messages, oldest first, while the link and the window allow. A failed write drops the link, which
+   * ends the loop: `connected` turns false.
    */
-  const acknowledge = !(MQTT_QOS1 || MQTT_QUEUE) ? null : function (id: number, qos: number, stage: number) {
-    for (let i = 0; i < inflight.length; i++) {
-      const message = inflight[i] as Outgoing;
-      if (message.id == id && message.qos == qos) {
-        if (stage) message.stage = 1;
-        else inflight.splice(i, 1);
-      }
-    }
-    // Sends queued messages, oldest first, while the link and the window allow. A failed write drops the link,
-    // which ends the loop: `connected` turns false.
-    if (MQTT_QUEUE) {
-      while (connected && queue.length && (!(queue[0] as Outgoing).qos || inflight.length < (options.inflightMax || Default.InflightMax))) {
-        send("", queue.shift() as Outgoing);
-      }
+  const flush = !MQTT_QUEUE ? null : function () {
+    while (connected && queue.length && (!(queue[0] as Outgoing).qos || inflight.length < (options.inflightMax || Default.InflightMax))) {
+      send("", queue.shift() as Outgoing);
     }
   };
 
@@ -296,7 +284,7 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
           }
         }
         // Then what waited in the queue while we were offline.
-        if (MQTT_QUEUE) acknowledge!(-1, 0, 0);
+        if (MQTT_QUEUE) flush!();
         if (!connected) return;
         // Counted from our last packet (CONNECT, SUBSCRIBE or a re-send), not from the CONNACK.
         if (keepaliveMs) fire();
@@ -329,14 +317,19 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
           }
         }
         if (!handled && options.onMessage) options.onMessage(topic, payload);
-      } else if (MQTT_QOS1 && type == PacketType.Puback) {
-        acknowledge!(id, 1, 0);
-      } else if (MQTT_QOS2 && type == PacketType.Pubrec) {
-        acknowledge!(id, 2, 1);
-        // Answered even for an id we do not know, so the broker can end its half [4.3.3].
-        send(encodeAck(PacketType.Pubrel, id));
-      } else if (MQTT_QOS2 && type == PacketType.Pubcomp) {
-        acknowledge!(id, 2, 0);
+      } else if (MQTT_QOS1 && (type == PacketType.Puback || (MQTT_QOS2 && (type == PacketType.Pubrec || type == PacketType.Pubcomp)))) {
+        // PUBACK ends a QoS 1 message, PUBCOMP a QoS 2 one; PUBREC marks a QoS 2 one past it (PUBREL sent, PUBCOMP
+        // awaited), and is answered even for an id we do not know, so the broker can end its half [4.3.3].
+        for (let i = 0; i < inflight.length; i++) {
+          const message = inflight[i] as Outgoing;
+          if (message.id == id && message.qos == (type == PacketType.Puback ? 1 : 2)) {
+            if (type == PacketType.Pubrec) message.stage = 1;
+            else inflight.splice(i, 1);
+          }
+        }
+        if (type == PacketType.Pubrec) send(encodeAck(PacketType.Pubrel, id));
+        // The window may have room now.
+        if (MQTT_QUEUE) flush!();
       } else if (MQTT_QOS2 && type == PacketType.Pubrel) {
         delete awaitingRelease[id];
         send(encodeAck(PacketType.Pubcomp, id));
@@ -380,7 +373,7 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
     // One line for every drop, as the tiny firmware says it: "MQTT: <why>", then when the next attempt comes.
     if (stopped) return options.log("MQTT: " + reason);
     // Exponential backoff with jitter (50-100% of the step), so a fleet does not reconnect in step.
-    const step = Math.min(options.reconnectMax, options.reconnectMin * Math.pow(2, failures));
+    const step = Math.min(options.reconnectMax, (options.reconnectMin || Delay.ReconnectMin) * (1 << failures));
     const delay = Math.round(step * (0.5 + Math.random() / 2));
     if (failures < 30) failures++;
     options.log("MQTT: " + reason + "; retry in " + (delay / 1000).toFixed(1) + " s");
