@@ -136,8 +136,8 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
   const filters: string[] = [];
   const filterQos: number[] = [];
   const handlers: Array<MessageHandler | undefined> = [];
+  // The three below are made only where the build uses them (else never read): each costs the board RAM.
   /** QoS 1/2 publishes sent, in order, until acknowledged. */
-  // Made only where the build uses them (else never read): each costs the board RAM.
   const inflight = (MQTT_QOS1 ? [] : null) as Outgoing[];
   const queue = (MQTT_QUEUE ? [] : null) as Outgoing[];
   /** Inbound QoS 2 ids whose PUBLISH was delivered and whose PUBREL has not come yet: a re-sent PUBLISH is not delivered twice. */
