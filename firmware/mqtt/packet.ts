@@ -189,16 +189,8 @@ export function badUtf8(bytes: string): boolean {
   return bytes != "" && decodePacket(0x30, field(bytes)) == DecodeError.BadTopic;
 }
 
-/**
- * Decodes one whole packet from its first byte and its body into an object, for the tools; returns a DecodeError
- * where it is malformed. The verdict is the framer's, on the packet framed again: the device checks in one place.
- */
-export function decodePacket(firstByte: number, body: string): Packet | DecodeError {
-  let error: DecodeError | 0 = 0;
-  createFramer(Infinity, function (_firstByte, _body, verdict) {
-    error = verdict;
-  })(packet(firstByte, body, 0));
-  if (error) return error;
+/** The fields of a packet the framer passed, as an object (for the tools: the device reads them from the body). */
+function packetFields(firstByte: number, body: string): Packet {
   const type = firstByte >> 4;
   const flags = firstByte & 15;
   const result: Packet = { type: type, flags: flags };
@@ -226,6 +218,18 @@ export function decodePacket(firstByte: number, body: string): Packet | DecodeEr
     }
   }
   return result;
+}
+
+/**
+ * Decodes one whole packet from its first byte and its body into an object, for the tools; returns a DecodeError
+ * where it is malformed. The verdict is the framer's, on the packet framed again: the device checks in one place.
+ */
+export function decodePacket(firstByte: number, body: string): Packet | DecodeError {
+  let error: DecodeError | 0 = 0;
+  createFramer(Infinity, function (_firstByte, _body, verdict) {
+    error = verdict;
+  })(packet(firstByte, body, 0));
+  return error || packetFields(firstByte, body);
 }
 
 /**
@@ -333,6 +337,6 @@ export function createReader(
 ): (chunk: string) => number {
   return createFramer(maxPacketSize, function (firstByte, body, error, size) {
     if (error) onError(error, firstByte, size);
-    else onPacket(decodePacket(firstByte, body) as Packet);
+    else onPacket(packetFields(firstByte, body));
   });
 }
