@@ -123,6 +123,12 @@ export const enum Delay {
 const enum Default {
   /** `inflightMax` when not given. */
   InflightMax = 4,
+  /**
+   * Inbound QoS 2 messages the broker may leave unreleased (no PUBREL yet) at once; brokers send at most 20
+   * (Mosquitto) or 32 (EMQX) unacknowledged. Past it the link is dropped: a broker that never releases would
+   * otherwise fill the board's RAM with their ids.
+   */
+  AwaitingReleaseMax = 64,
 }
 
 /** A publish on its way: `stage` 1 once a QoS 2 message got its PUBREC (PUBREL sent, PUBCOMP awaited). */
@@ -142,6 +148,7 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
   const queue = (MQTT_QUEUE ? [] : null) as Outgoing[];
   /** Inbound QoS 2 ids whose PUBLISH was delivered and whose PUBREL has not come yet: a re-sent PUBLISH is not delivered twice. */
   let awaitingRelease = (MQTT_QOS2 ? {} : null) as { [id: number]: number };
+  let awaitingCount = 0;
   let droppedCount = 0;
   let connectedAt = 0;
   let link: Link | null = null;
@@ -273,7 +280,10 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
         options.log("MQTT connected" + (sessionPresent ? " (session present)" : ""));
         // A broker that kept our session (clean session off) kept our subscriptions and its half of QoS 2 too.
         if (!sessionPresent || options.clean !== false) {
-          if (MQTT_QOS2) awaitingRelease = {};
+          if (MQTT_QOS2) {
+            awaitingRelease = {};
+            awaitingCount = 0;
+          }
           if (filters.length && !subscribeFrom(0)) return;
         }
         // Everything not acknowledged goes again, in order; a QoS 2 message past PUBREC sends its PUBREL again.
@@ -302,9 +312,13 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
           return options.log("ignored a QoS " + qos + " PUBLISH");
         }
         if (MQTT_QOS2 && qos == 2) {
+          const known = awaitingRelease[id];
+          // Dropped unacknowledged (no PUBREC), the message stays the broker's to send again.
+          if (!known && awaitingCount >= Default.AwaitingReleaseMax) return drop("over " + Default.AwaitingReleaseMax + " QoS 2 messages awaiting PUBREL");
           send(encodeAck(PacketType.Pubrec, id));
-          if (awaitingRelease[id]) return;
+          if (known) return;
           awaitingRelease[id] = 1;
+          awaitingCount++;
         } else if (MQTT_QOS1 && qos == 1) {
           send(encodeAck(PacketType.Puback, id));
         }
@@ -331,6 +345,7 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
         // The window may have room now.
         if (MQTT_QUEUE) flush!();
       } else if (MQTT_QOS2 && type == PacketType.Pubrel) {
+        if (awaitingRelease[id]) awaitingCount--;
         delete awaitingRelease[id];
         send(encodeAck(PacketType.Pubcomp, id));
       } else if (type == PacketType.Suback) {
@@ -392,15 +407,15 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
       }
       if (!MQTT_QUEUE || !options.queueLimit) return false;
       if (queue.length >= options.queueLimit) {
-        let oldestQos0 = -1;
-        for (let i = 0; i < queue.length && oldestQos0 < 0; i++) if (!(queue[i] as Outgoing).qos) oldestQos0 = i;
+        let oldestQos0 = 0;
+        while (oldestQos0 < queue.length && (queue[oldestQos0] as Outgoing).qos) oldestQos0++;
+        const refused = oldestQos0 == queue.length;
         droppedCount++;
-        if (oldestQos0 < 0) {
-          options.log("queue full: refused a publish to " + topic + " (" + droppedCount + " dropped so far)");
-          return false;
-        }
-        options.log("queue full: dropped the oldest QoS 0 publish, to " + (queue[oldestQos0] as Outgoing).topic + " (" + droppedCount + " dropped so far)");
-        queue.splice(oldestQos0, 1);
+        options.log(
+          "queue full: " + (refused ? "refused a publish to " + topic : "dropped the oldest QoS 0 publish, to " + (queue.splice(oldestQos0, 1)[0] as Outgoing).topic) +
+            " (" + droppedCount + " dropped so far)",
+        );
+        if (refused) return false;
       }
       queue.push(message);
       return true;

@@ -2,14 +2,15 @@
 // filter starting with a wildcard does not match topics starting with `$`.
 
 export function topicMatches(filter: string, topic: string): boolean {
-  const first = filter.charAt(0);
-  if (topic.charAt(0) == "$" && (first == "+" || first == "#")) return false;
+  if (topic.charAt(0) == "$" && /^[+#]/.test(filter)) return false;
   const filterLevels = filter.split("/");
   const topicLevels = topic.split("/");
-  for (let i = 0; i < filterLevels.length; i++) {
+  let i = 0;
+  for (; i < filterLevels.length; i++) {
     const level = filterLevels[i];
     if (level == "#") return true;
-    if (i >= topicLevels.length || (level != "+" && level != topicLevels[i])) return false;
+    // Past the topic's last level, topicLevels[i] is undefined: only "+" goes on, and the length check below fails.
+    if (level != "+" && level != topicLevels[i]) return false;
   }
-  return filterLevels.length == topicLevels.length;
+  return i == topicLevels.length;
 }
