@@ -135,21 +135,6 @@ describe("inbound QoS 1 and 2", () => {
     assert.deepEqual(h.messages, [["led", "toggle"], ["led", "toggle"]]);
   });
 
-  test("a broker that leaves over 64 QoS 2 messages unreleased is dropped before the 65th is acknowledged; released ones make room", () => {
-    const h = start();
-    const connection = accept(h);
-    connection.events.received(brokerPublish("led", "on", 2, 1));
-    connection.events.received(pubrel(1)); // released: its id no longer counts
-    for (let id = 2; id <= 65; id++) connection.events.received(brokerPublish("led", "on", 2, id));
-    assert.equal(h.messages.length, 65);
-    assert.equal(connection.closeCalls, 0);
-    connection.events.received(brokerPublish("led", "on", 2, 66));
-    assert.equal(h.messages.length, 65, "the 65th unreleased message is not delivered");
-    assert.equal(connection.writes.includes(pubrec(66)), false, "nor acknowledged: the broker still holds it");
-    assert.ok(logIncludes(h, "MQTT: over 64 QoS 2 messages awaiting PUBREL"), h.log.join("\n"));
-    assert.equal(connection.closeCalls, 1);
-  });
-
   test("after a reconnect with the session kept, a re-sent QoS 2 message is still not delivered twice", (t) => {
     t.mock.method(Math, "random", () => 0);
     const h = start({ clean: false });

@@ -123,12 +123,6 @@ export const enum Delay {
 const enum Default {
   /** `inflightMax` when not given. */
   InflightMax = 4,
-  /**
-   * Inbound QoS 2 messages the broker may leave unreleased (no PUBREL yet) at once; brokers send at most 20
-   * (Mosquitto) or 32 (EMQX) unacknowledged. Past it the link is dropped: a broker that never releases would
-   * otherwise fill the board's RAM with their ids.
-   */
-  AwaitingReleaseMax = 64,
 }
 
 /** A publish on its way: `stage` 1 once a QoS 2 message got its PUBREC (PUBREL sent, PUBCOMP awaited). */
@@ -148,7 +142,6 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
   const queue = (MQTT_QUEUE ? [] : null) as Outgoing[];
   /** Inbound QoS 2 ids whose PUBLISH was delivered and whose PUBREL has not come yet: a re-sent PUBLISH is not delivered twice. */
   let awaitingRelease = (MQTT_QOS2 ? {} : null) as { [id: number]: number };
-  let awaitingCount = 0;
   let droppedCount = 0;
   let connectedAt = 0;
   let link: Link | null = null;
@@ -280,10 +273,7 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
         options.log("MQTT connected" + (sessionPresent ? " (session present)" : ""));
         // A broker that kept our session (clean session off) kept our subscriptions and its half of QoS 2 too.
         if (!sessionPresent || options.clean !== false) {
-          if (MQTT_QOS2) {
-            awaitingRelease = {};
-            awaitingCount = 0;
-          }
+          if (MQTT_QOS2) awaitingRelease = {};
           if (filters.length && !subscribeFrom(0)) return;
         }
         // Everything not acknowledged goes again, in order; a QoS 2 message past PUBREC sends its PUBREL again.
@@ -312,13 +302,9 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
           return options.log("ignored a QoS " + qos + " PUBLISH");
         }
         if (MQTT_QOS2 && qos == 2) {
-          const known = awaitingRelease[id];
-          // Dropped unacknowledged (no PUBREC), the message stays the broker's to send again.
-          if (!known && awaitingCount >= Default.AwaitingReleaseMax) return drop("over " + Default.AwaitingReleaseMax + " QoS 2 messages awaiting PUBREL");
           send(encodeAck(PacketType.Pubrec, id));
-          if (known) return;
+          if (awaitingRelease[id]) return;
           awaitingRelease[id] = 1;
-          awaitingCount++;
         } else if (MQTT_QOS1 && qos == 1) {
           send(encodeAck(PacketType.Puback, id));
         }
@@ -345,7 +331,6 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
         // The window may have room now.
         if (MQTT_QUEUE) flush!();
       } else if (MQTT_QOS2 && type == PacketType.Pubrel) {
-        if (awaitingRelease[id]) awaitingCount--;
         delete awaitingRelease[id];
         send(encodeAck(PacketType.Pubcomp, id));
       } else if (type == PacketType.Suback) {
