@@ -300,6 +300,19 @@ async function main(): Promise<number> {
     await repl.evaluate('(global.ledWrites=0,global.realDigitalWrite=digitalWrite,global.digitalWrite=function(p,v){ledWrites++;realDigitalWrite(p,v)},"counting")');
     const before = states.length;
     started = Date.now();
+    // Once a second through the burst, the board's LED writes and its memory (process.memory() collects garbage
+    // first, so this is what the board holds then): the REPL's only reader until the burst is over.
+    let writes = 0;
+    let peak: Memory | undefined;
+    let polling = true;
+    const poller = (async () => {
+      while (polling) {
+        const [count, m] = JSON.parse(await repl.evaluate("JSON.stringify([ledWrites,process.memory()])")) as [number, Memory];
+        writes = count;
+        if (!peak || m.usage > peak.usage) peak = { usage: m.usage, total: m.total, free: m.free, blocksize: m.blocksize };
+        await sleep(1000);
+      }
+    })();
     if (!qos) {
       for (let i = 0; i < COMMANDS; i++) observer.publish("led", i % 2 === 0 ? "off" : "on", { qos });
     } else {
@@ -312,25 +325,24 @@ async function main(): Promise<number> {
         await Promise.all(batch);
       }
     }
-    // Until neither a report nor an LED write has come for 5 s (the writes read from the board once a second: at
-    // QoS 1 and 2 the broker holds back what the board has not acknowledged, and the reports can lag the commands).
+    // Until neither a report nor an LED write has come for 5 s (at QoS 1 and 2 the broker holds back what the board
+    // has not acknowledged, and the reports can lag the commands).
     let seen = `${before}/0`;
     let quietSince = Date.now();
-    let polledAt = 0;
     while (Date.now() - quietSince < 5000) {
-      if (Date.now() - polledAt >= 1000) {
-        polledAt = Date.now();
-        const progress = `${states.length}/${await repl.evaluate("ledWrites")}`;
-        if (progress !== seen) {
-          seen = progress;
-          quietSince = Date.now();
-        }
+      const progress = `${states.length}/${writes}`;
+      if (progress !== seen) {
+        seen = progress;
+        quietSince = Date.now();
       }
       await sleep(20);
     }
+    polling = false;
+    await poller;
     const reports = states.length - before;
     const burstSeconds = (Date.now() - started) / 1000;
     const applied = Number(await repl.evaluate("ledWrites"));
+    if (peak) rows.push({ stage: "highest read during the burst (once a second)", memory: peak, obeyed: "" });
     await repl.evaluate('(global.digitalWrite=realDigitalWrite,delete global.realDigitalWrite,delete global.ledWrites,"restored")');
     const lastReport = states[states.length - 1];
     // The Linux build's GPIO is not readable here (sysfs), so the LED's state is the one the device reports: the
