@@ -7,7 +7,8 @@
 // (client id "espcheck", defaults otherwise), starts the interpreter in an empty temp folder (its Storage goes to
 // ./espruino.flash there), uploads the bundle as `npm run flash` does (SAVE_ON_SEND=1: saved to flash as .bootcde,
 // then load()), and reads `process.memory()` over one telnet connection to the REPL: after start, once connected,
-// after 1,000 commands sent one at a time, after 1,000 commands sent back to back, and twice more a few seconds apart.
+// after 1,000 commands sent one at a time, once a second during 1,000 commands sent back to back (the highest
+// reading is kept), after them, and twice more a few seconds apart.
 // The telnet console itself costs a few variables: the first row reads the empty interpreter with a console
 // attached, before the upload, so the firmware's own share is each later row minus that one.
 import { spawn, type ChildProcess } from "node:child_process";

@@ -107,9 +107,9 @@ export interface LedAppOptions {
   publish(topic: string, payload: string, retain: boolean): void;
   /**
    * Runs `report` after the commands that arrived together, with no argument (Espruino's setTimeout gives it
-   * undefined); `ms` is always 0, so that main.ts passes Espruino's setTimeout as it is. Commands that come in one burst then cost one state report, not one each: on an
-   * ESP8266-shaped Espruino, 1,000 commands back to back with a report each ran out of memory (every 9-byte command
-   * made a 16-byte report, faster than the socket sent them).
+   * undefined); `ms` is always 0, so that main.ts passes Espruino's setTimeout as it is. Commands that come in one
+   * burst then cost one state report, not one each: on an ESP8266-shaped Espruino, 1,000 commands back to back with
+   * a report each ran out of memory (every 9-byte command made a 16-byte report, faster than the socket sent them).
    */
   defer(report: () => void, ms: number): void;
   /** Reports a refused payload (main.ts also publishes it on the error topic, where one is configured). */
