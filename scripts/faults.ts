@@ -624,7 +624,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       const from = rig.lines.length;
       const t0 = performance.now();
       rig.proxy!.dropAll();
-      await until(rig, "the drop", () => rig.lines.slice(from).some((line) => line.startsWith("MQTT: ")));
+      await until(rig, "the drop", () => DROPPED(rig, from));
       const level = rig.sim.pinValue("D2") === 1 ? 0 : 1;
       rig.sim.press("D0");
       expected.push(level ? "on" : "off");
