@@ -87,7 +87,8 @@ function receive(event?: string | EspruinoSocket) {
   // An event Espruino queued before the drop that removed its listener: the link it speaks of is gone.
   if (!socket) return;
   if (!event) return drop("closed");
-  if (typeof event != "string") {
+  // The socket, on connect (a string of bytes has `substr`, the socket none).
+  if (!(event as string).substr) {
     // CONNECT: protocol MQTT level 4; flags: user name, password, Will retained at QoS 0, clean session; keepalive.
     return send(
       short(
@@ -107,8 +108,8 @@ function receive(event?: string | EspruinoSocket) {
   // Any bytes from the broker, a skipped packet's too, show the link is alive.
   pingSent = false;
   const skip = toSkip;
-  toSkip -= event.length;
-  buffered += skip > 0 ? event.substr(skip) : event;
+  toSkip -= (event as string).length;
+  buffered += skip > 0 ? (event as string).substr(skip) : event;
   while (socket) {
     const first = buffered.charCodeAt(0);
     let length = 0;
@@ -135,9 +136,9 @@ function receive(event?: string | EspruinoSocket) {
     const key = buffered[0] + body;
     buffered = buffered.substr(total);
     if (!connected) {
-      // CONNACK: accepted (session present must be 0 after a clean-session CONNECT [MQTT-3.2.2-1]), or refused.
-      // A refusal is " \0" (0x20 0x00) and its code: `key` sorts between " " and " \x01".
-      if (key != " \0\0") return drop(key.length == 3 && key > " " && key < " \x01" ? "refused, code " + body.charCodeAt(1) : BAD_PACKET + first);
+      // CONNACK: accepted (session present must be 0 after a clean-session CONNECT [MQTT-3.2.2-1]), or refused:
+      // " \0" (0x20 0x00) and its code.
+      if (key != " \0\0") return drop(/^ \0[^]$/.test(key) ? "refused, code " + body.charCodeAt(1) : BAD_PACKET + first);
       connected = true;
       untilStable = Delay.StableSeconds;
       log("MQTT connected");
@@ -231,17 +232,15 @@ function start() {
   else connect();
 }
 
+// As main.ts: start on load and on 'init' (code saved with save()), stop on 'kill' (before save(), reset(), load()).
+E.on("init", start);
 /**
  * A stop (reset, save, load): no reconnect, and the state starts afresh. Nothing is said to the broker: Espruino
  * closes its sockets right after the 'kill' handlers, before what they write is sent (seen on the real
  * interpreter), so the broker sends the Will, `offline`. Sending no DISCONNECT keeps it so, should that change.
  */
-function stop() {
+E.on("kill", function () {
   running = false;
   drop("stopped");
-}
-
-// As main.ts: start on load and on 'init' (code saved with save()), stop on 'kill' (before save(), reset(), load()).
-E.on("init", start);
-E.on("kill", stop);
+});
 start();
