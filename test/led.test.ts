@@ -265,6 +265,8 @@ describe("parseJsonCommand", () => {
       ['{"state":"ON","transition":2.5}', Command.On, -1],
       ['{"state":"ON","brightness":200,"transition":0}', Command.On, 200],
       ['{"state":"on","state":"off"}', Command.Off, -1],
+      ['{ "state" : "off" , "transition" : 10 }', Command.Off, -1],
+      ['{"state":"on","transition":2.50}', Command.On, -1],
     ];
     for (const [payload, state, brightness] of accepted) {
       test(`accepts ${payload.trim()}`, () => {
@@ -305,6 +307,15 @@ describe("parseJsonCommand", () => {
       ['{"state":"on","transition":1.}', "a number ending in a point"],
       ['{"state":"on" "brightness":1}', "a missing comma"],
       ['{"state"::"on"}', "two colons"],
+      ['{"state":"on",,"transition":1}', "two commas"],
+      ['{,"state":"on"}', "a comma first"],
+      ['{{"state":"on"}}', "an object in an object"],
+      ['{"state":"on"}}', "a second closing brace"],
+      ['{"st ate":"on"}', "white space inside a key"],
+      ['{"state":"o n"}', "white space inside a value"],
+      ['{"state":"on","transition":1 0}', "white space inside a number"],
+      ['{"state":"on","transition":01}', "a number with a leading zero"],
+      ['{"state":"on","transition":.5}', "a number starting with a point"],
       ["\xff\xfe{}", "binary bytes"],
       ['{"state":"on"}' + " ".repeat(80), "too long, even if only white space"],
     ];

@@ -38,47 +38,27 @@ export function parseCommand(payload: string): Command {
  * Reads a JSON command: one flat object with "state" (a plain command: on, off, toggle... any case), "brightness"
  * (a whole number 0-255, only where LED_BRIGHTNESS) and "transition" (a number, which Home Assistant may send: the
  * LED switches at once), holding "state" or "brightness". Returns [state or NO_STATE, brightness or -1], or null
- * for anything else. Scanned here, not by JSON.parse: Espruino's accepts some bad input ('[1,]', '{"a":1}x').
+ * for anything else. Checked here, not by JSON.parse: Espruino's accepts some bad input ('[1,]', '{"a":1}x').
+ * Every regular expression below is one Espruino matches rightly: its `|` and `?` on a group are not (on 2v29,
+ * /^(0|[1-9]\d*)$/ matched "0128" and /^\d+(\.\d+)?$/ missed "15").
  */
 export function parseJsonCommand(text: string): number[] | null {
   if (text.length > LONGEST_JSON) return null;
-  let at = 0;
-  function char(index: number): string {
-    return text.charAt(index);
-  }
-  /** The next token: { } : , a string of letters, digits and _ (with its quotes), or a number; "" for anything else. */
-  function token(): string {
-    while (/\s/.test(char(at))) at++;
-    const start = at;
-    const first = char(at);
-    if (first == '"') {
-      at++;
-      while (/\w/.test(char(at))) at++;
-      if (char(at++) != '"') return "";
-    } else if (/\d/.test(first)) {
-      // A regular expression, not a function of ours: each function object costs the board RAM.
-      while (/\d/.test(char(at))) at++;
-      if (char(at) == ".") {
-        if (!/\d/.test(char(++at))) return "";
-        while (/\d/.test(char(at))) at++;
-      }
-      // JSON numbers have no leading zeros.
-      if (first == "0" && /\d/.test(char(start + 1))) return "";
-    } else if (first && "{}:,".indexOf(first) >= 0) {
-      at++;
-    }
-    return text.substring(start, at);
-  }
+  // JSON has white space only around { } : , and there it goes. Anywhere else ("o n", 1 0) it stays, and is refused.
+  const compact = text.trim().replace(/\s*([{}:,])\s*/g, "$1");
+  // One flat object: its one "}" ends it. No key or value accepted below holds a brace, comma or colon.
+  if (compact[0] != "{" || compact.indexOf("}") != compact.length - 1) return null;
   let state = NO_STATE;
   let brightness = -1;
-  if (token() != "{") return null;
-  let next = token();
-  while (next != "}") {
-    const key = next;
-    if (token() != ":") return null;
-    const value = token();
-    const isNumber = /\d/.test(value.charAt(0));
-    if (key == '"state"' && value.charAt(0) == '"') {
+  const pairs = compact.slice(1, -1).split(",");
+  for (let i = 0; i < pairs.length; i++) {
+    const pair = (pairs[i] as string).split(":");
+    if (pair.length != 2) return null;
+    const key = pair[0];
+    const value = pair[1] as string;
+    // Digits, maybe a point and digits, no leading zero: JSON's numbers, less the negative ones and exponents.
+    const isNumber = (/^\d+$/.test(value) || /^\d+\.\d+$/.test(value)) && !/^0\d/.test(value);
+    if (key == '"state"' && /^"\w+"$/.test(value)) {
       state = parseCommand(value.slice(1, -1));
       if (state == Command.Invalid) return null;
     } else if (LED_BRIGHTNESS && key == '"brightness"' && isNumber && value.indexOf(".") < 0 && +value <= 255) {
@@ -86,18 +66,8 @@ export function parseJsonCommand(text: string): number[] | null {
     } else if (key != '"transition"' || !isNumber) {
       return null;
     }
-    next = token();
-    if (next == ",") {
-      next = token();
-      if (next == "}") return null;
-    } else if (next != "}") {
-      return null;
-    }
   }
-  // Nothing but white space after the object.
-  if (token() || at < text.length) return null;
-  if (state == NO_STATE && brightness < 0) return null;
-  return [state, brightness];
+  return state == NO_STATE && brightness < 0 ? null : [state, brightness];
 }
 
 export interface LedAppOptions {
