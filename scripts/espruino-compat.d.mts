@@ -22,7 +22,8 @@ export type EspruinoConstruct =
   | "class static block"
   | "missing built-in"
   | "reserved identifier"
-  | "regex flag";
+  | "regex flag"
+  | "regex construct";
 
 export interface EspruinoIncompatibility {
   construct: EspruinoConstruct;
@@ -39,3 +40,6 @@ export declare function findEspruinoIncompatibilities(source: string, fileName?:
 
 /** Throws one Error (with a `problems` property) listing the first 20 problems and their count, if there are any. */
 export declare function assertEspruinoCompatible(source: string, fileName?: string): void;
+
+/** The first construct in a regular expression's source that Espruino matches wrongly (|, (?:, a quantifier after a group, {n}), or null. */
+export declare function regexTrouble(source: string): string | null;

@@ -36,6 +36,7 @@ const WHY = {
   "missing built-in": "not present in Espruino",
   "reserved identifier": "Espruino rejects this name as an identifier",
   "regex flag": "Espruino supports only the g, i and m regex flags",
+  "regex construct": "Espruino matches it wrongly: its regular expressions get |, (?:...), a quantifier after a group and {n} wrong",
 };
 
 const MISSING_GLOBALS = new Set([
@@ -55,6 +56,29 @@ const ERROR_CLASSES = new Set([
   "AggregateError", "InternalError",
 ]);
 const FUNCTIONS = new Set(["FunctionDeclaration", "FunctionExpression", "ArrowFunctionExpression"]);
+/**
+ * The first construct in a regular expression's source that Espruino's engine matches wrongly (2v29: /^(a|b)$/
+ * matched "ax", /^a|b$/ missed "xb", /^(ab)+$/ missed "abab", /^(ab)?c$/ missed "c", /a{2}/ missed "aa",
+ * /^(?:a|b)$/ missed "a"), or null. Escapes and character classes are read past: [|] and \| are plain characters.
+ */
+export function regexTrouble(source) {
+  for (let i = 0; i < source.length; i++) {
+    const c = source[i];
+    // An escape; \u{...} is reported as a code point escape, not as a quantifier here.
+    if (c === "\\") i = source.startsWith("u{", i + 1) && source.indexOf("}", i) > i ? source.indexOf("}", i) : i + 1;
+    else if (c === "[") {
+      // To the class's closing ], past escapes (in JavaScript, unlike POSIX, [] is an empty class and [^] any character).
+      for (i += source[i + 1] === "^" ? 2 : 1; i < source.length && source[i] !== "]"; i++) {
+        if (source[i] === "\\") i++;
+      }
+    } else if (c === "|") return "| (alternation)";
+    else if (c === "(" && source[i + 1] === "?") return "(?" + (source[i + 2] ?? "") + " (a group of that kind)";
+    else if (c === ")" && /[*+?{]/.test(source[i + 1] ?? "")) return ")" + source[i + 1] + " (a quantifier on a group)";
+    else if (c === "{" && /^\{\d+(,\d*)?\}/.test(source.slice(i))) return source.slice(i, source.indexOf("}", i) + 1) + " (a counted quantifier)";
+  }
+  return null;
+}
+
 // A backslash run of odd length followed by u{ is a real code point escape.
 const CODE_POINT_ESCAPE = /(?:^|[^\\])(?:\\\\)*\\u\{/;
 
@@ -523,8 +547,12 @@ class Checker {
 
       case "MemberExpression":
         return this.member(node);
+      case "NewExpression":
+        this.regexCall(node);
+        break;
       case "CallExpression":
         if (node.optional) this.optional(node.callee.end, node.arguments[0]?.start ?? node.end, node);
+        this.regexCall(node);
         if (node.callee.type === "MemberExpression") {
           const name = propertyName(node.callee);
           if (name && MISSING_METHODS.has(name)) {
@@ -611,6 +639,15 @@ class Checker {
     if (node.computed || node.property.type === "PrivateIdentifier") this.visit(node.property);
   }
 
+  /** RegExp("...") and new RegExp("..."): the pattern is checked as a literal's is, where it is a plain string. */
+  regexCall(node) {
+    const [pattern] = node.arguments;
+    if (node.callee.type !== "Identifier" || node.callee.name !== "RegExp" || !this.isGlobal("RegExp")) return;
+    if (pattern?.type !== "Literal" || typeof pattern.value !== "string") return;
+    const trouble = regexTrouble(pattern.value);
+    if (trouble) this.report(node, "regex construct", `RegExp(${pattern.raw}) has ${trouble}: ${WHY["regex construct"]}`);
+  }
+
   literal(node) {
     if (node.bigint !== undefined) {
       this.report(node, "missing built-in", "BigInt literals are not supported by Espruino");
@@ -618,6 +655,8 @@ class Checker {
       const bad = node.regex.flags.replace(/[gim]/g, "");
       if (bad) this.report(node, "regex flag", `/${node.regex.flags}: ${WHY["regex flag"]}`);
       if (CODE_POINT_ESCAPE.test(node.regex.pattern)) this.report(node, "unicode code point escape");
+      const trouble = regexTrouble(node.regex.pattern);
+      if (trouble) this.report(node, "regex construct", `/${node.regex.pattern}/ has ${trouble}: ${WHY["regex construct"]}`);
     } else if (typeof node.value === "string" && CODE_POINT_ESCAPE.test(node.raw)) {
       this.report(node, "unicode code point escape");
     }

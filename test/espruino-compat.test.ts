@@ -98,6 +98,17 @@ const flagged: Array<[name: string, source: string, expected: Hit[]]> = [
 
   ["regex flag y", "var r = /a/y;", [["regex flag", 1, 9]]],
   ["regex flags u and s", "var r = /a/gsu;", [["regex flag", 1, 9]]],
+  ["alternation in a group", "var r = /^(0|[1-9])$/;", [["regex construct", 1, 9]]],
+  ["alternation at the top", "var r = /^a|b$/;", [["regex construct", 1, 9]]],
+  ["a non-capturing group", "var r = /(?:ab)/;", [["regex construct", 1, 9]]],
+  ["a lookahead", "var r = /a(?=b)/;", [["regex construct", 1, 9]]],
+  ["an optional group", "var r = /^\\d+(\\.\\d+)?$/;", [["regex construct", 1, 9]]],
+  ["a repeated group", "var r = /^(ab)+$/;", [["regex construct", 1, 9]]],
+  ["a counted quantifier", "var r = /a{2}/;", [["regex construct", 1, 9]]],
+  ["a counted range", "var r = /a{1,3}/;", [["regex construct", 1, 9]]],
+  ["alternation in a RegExp call", 'var r = RegExp("a|b");', [["regex construct", 1, 9]]],
+  ["a quantifier on a group in new RegExp", 'var r = new RegExp("(a)*");', [["regex construct", 1, 9]]],
+  ["alternation after [^] (any character)", "var r = /[^]|a/;", [["regex construct", 1, 9]]],
   ["new.target", "function F() {\n  if (!new.target) {}\n}", [["syntax", 2, 8]]],
   ["import.meta is a syntax error in a script", "var u = import.meta.url;", [["syntax", 1, 9]]],
   ["parse error", "var ok = 1;\nvar = 2;", [["syntax", 2, 5]]],
@@ -165,6 +176,8 @@ const valid: Array<[name: string, source: string]> = [
   ["typeof of a missing global", "var hasSymbol = typeof Symbol !== 'undefined';"],
   ["escaped backslash before u{", "var s = '\\\\u{41}';"],
   ["regex flags g, i and m", "var r = /a\\d+/gim;"],
+  ["regex constructs Espruino matches rightly", "var r = [/^\\d+\\.\\d+$/, /\\s*([{}:,])\\s*/g, /[^\\x00-\\x02\\x80]/, /^[+#]/, /^\"\\w+\"$/];"],
+  ["| ( ) { in a class or escaped", "var r = [/[|(){}]+/, /a\\|b/, /\\(x\\)+/, /a\\{2\\}/, /[\\]|]/];"],
   ["\\u escapes without braces", "var s = '\\u00e9\\xff';"],
 ];
 
