@@ -177,8 +177,7 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
     try {
       if (message) {
         if (MQTT_QOS1 && message.qos && !dup) {
-          nextId = (nextId % 65535) + 1;
-          message.id = nextId;
+          message.id = nextId = (nextId % 65535) + 1;
           inflight.push(message);
         }
         link.write(encodePublishHeader(message, !!dup));
@@ -219,8 +218,7 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
   function fire() {
     timer = null;
     if (link) {
-      if (!connected) return drop("no CONNACK");
-      if (pingSent) return drop("no PINGRESP");
+      if (!connected || pingSent) return drop(connected ? "no PINGRESP" : "no CONNACK");
       const idle = clock.now() - lastSent;
       if (idle < keepaliveMs) return arm(keepaliveMs - idle);
       // Set before the write: a failed one drops the link, which clears it.
@@ -247,18 +245,17 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
         if (send(encodeConnect(options))) arm(Delay.ConnackTimeout);
         return;
       }
-      const firstByte = event;
-      body = body as string;
+      // From here on, `event` is the packet's first byte.
       if (error) {
         if (error == DecodeError.TooLarge) {
           return options.log("skipped a packet of " + size + " bytes");
         }
-        return drop("bad packet, first byte " + firstByte + " (error " + error + ")");
+        return drop("bad packet, first byte " + event + " (error " + error + ")");
       }
       pingSent = false;
-      const type = firstByte >> 4;
+      const type = event >> 4;
       // The packet id; a CONNACK's flags and code; a PUBLISH's topic length. Big-endian, as every 16-bit field.
-      let id = (body.charCodeAt(0) << 8) | body.charCodeAt(1);
+      let id = (body!.charCodeAt(0) << 8) | body!.charCodeAt(1);
       if (type == PacketType.Connack) {
         const code = id & 255;
         if (connected) return drop("second CONNACK");
@@ -292,12 +289,13 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
       } else if (!connected) {
         drop("packet before CONNACK");
       } else if (type == PacketType.Publish) {
-        const qos = (firstByte >> 1) & 3;
+        const qos = (event >> 1) & 3;
         const at = id + 2;
-        const topic = body.substring(2, at);
-        const payload = body.substr(qos ? at + 2 : at);
-        id = (body.charCodeAt(at) << 8) | body.charCodeAt(at + 1);
-        if (qos > (MQTT_QOS2 ? 2 : MQTT_QOS1 ? 1 : 0)) {
+        const topic = body!.substring(2, at);
+        const payload = body!.substr(qos ? at + 2 : at);
+        id = (body!.charCodeAt(at) << 8) | body!.charCodeAt(at + 1);
+        // The framer refuses QoS 3, so a build with QoS 2 takes every PUBLISH.
+        if (!MQTT_QOS2 && qos > (MQTT_QOS1 ? 1 : 0)) {
           // This build cannot acknowledge it: never act on what we cannot acknowledge.
           return options.log("ignored a QoS " + qos + " PUBLISH");
         }
@@ -336,8 +334,8 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
       } else if (type == PacketType.Suback) {
         const sent = pendingSubscribes[id] || [];
         delete pendingSubscribes[id];
-        for (let i = 2; i < body.length; i++) {
-          if (body.charCodeAt(i) == 0x80) options.log("subscription refused: " + sent[i - 2]);
+        for (let i = 2; i < body!.length; i++) {
+          if (body!.charCodeAt(i) == 0x80) options.log("subscription refused: " + sent[i - 2]);
         }
       }
     };
