@@ -150,7 +150,8 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
   let connected = false;
   let stopped = false;
   let timer: number | null = null;
-  let failures = 0;
+  /** The last reconnect's step (ms; 0 for none since a good connection): each next one doubles it. */
+  let step = 0;
   let lastSent = 0;
   /** A PINGREQ went out and nothing has come from the broker since. */
   let pingSent = false;
@@ -356,7 +357,6 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
     link = null;
     connected = false;
     pingSent = false;
-    arm(-1);
     if (old) {
       try {
         old.end();
@@ -365,17 +365,17 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
       }
     }
     if (wasConnected) {
-      if (clock.now() - connectedAt >= Delay.StableConnection) failures = 0;
+      if (clock.now() - connectedAt >= Delay.StableConnection) step = 0;
       if (options.onDisconnect) options.onDisconnect(reason);
     }
+    // Exponential backoff (reconnectMin doubled up to reconnectMax) with jitter (50-100% of the step), so a fleet
+    // does not reconnect in step.
+    step = Math.min(options.reconnectMax, step * 2 || options.reconnectMin || Delay.ReconnectMin);
+    const delay = Math.round((step * (1 + Math.random())) / 2);
     // One line for every drop, as the tiny firmware says it: "MQTT: <why>", then when the next attempt comes.
-    if (stopped) return options.log("MQTT: " + reason);
-    // Exponential backoff with jitter (50-100% of the step), so a fleet does not reconnect in step.
-    const step = Math.min(options.reconnectMax, (options.reconnectMin || Delay.ReconnectMin) * (1 << failures));
-    const delay = Math.round(step * (0.5 + Math.random() / 2));
-    if (failures < 30) failures++;
-    options.log("MQTT: " + reason + "; retry in " + (delay / 1000).toFixed(1) + " s");
-    arm(delay);
+    options.log("MQTT: " + reason + (stopped ? "" : "; retry in " + (delay / 1000).toFixed(1) + " s"));
+    // The timer is replaced (or cancelled) only now: nothing runs it before this function returns.
+    arm(stopped ? -1 : delay);
   }
 
   fire();
