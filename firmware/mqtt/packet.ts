@@ -90,7 +90,7 @@ export const chr = String.fromCharCode;
  * One function for both, as each function object costs the board RAM.
  */
 export function field(value: number | string): string {
-  return typeof value == "string" ? field(value.length) + value : chr((value >> 8) & 255, value & 255);
+  return typeof value == "string" ? field(value.length) + value : chr(value >> 8, value & 255);
 }
 
 /**
@@ -100,11 +100,9 @@ export function field(value: number | string): string {
 export function packet(firstByte: number, body: string, more: number): string {
   let out = chr(firstByte);
   let length = body.length + more;
-  do {
-    const digit = length % 128;
-    length = (length - digit) / 128;
-    out += chr(length > 0 ? digit | 128 : digit);
-  } while (length > 0);
+  // Bit operators: the length fits in 28 bits.
+  do out += chr(length > 127 ? (length & 127) | 128 : length);
+  while ((length >>= 7));
   return out + body;
 }
 
@@ -120,10 +118,10 @@ export function encodeConnect(options: ConnectOptions): string {
   let flags = options.clean !== false ? 2 : 0;
   let payload = field(options.clientId);
   if (will) {
-    flags |= 4 | (will.qos << 3) | (will.retain ? 32 : 0);
+    flags |= 4 | (will.qos << 3) | (+will.retain << 5);
     payload += field(will.topic) + field(will.payload);
   }
-  if (username != null || password != null) {
+  if ((username ?? password) != null) {
     flags |= 128;
     payload += field(username ?? "");
   }
@@ -153,7 +151,7 @@ export interface Message {
  */
 export function encodePublishHeader(message: Message, dup: boolean): string {
   const qos = message.qos;
-  return packet(0x30 | (dup ? 8 : 0) | (qos << 1) | (message.retain ? 1 : 0), field(message.topic) + (qos ? field(message.id) : ""), message.payload.length);
+  return packet(0x30 | (+dup << 3) | (qos << 1) | +message.retain, field(message.topic) + (qos ? field(message.id) : ""), message.payload.length);
 }
 
 /** One SUBSCRIBE for several topic filters, each with its requested QoS (0 where `qos` has no entry). */
