@@ -300,12 +300,11 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
           // This build cannot acknowledge it: never act on what we cannot acknowledge.
           return options.log("ignored a QoS " + qos + " PUBLISH");
         }
+        // PUBACK for QoS 1, PUBREC for QoS 2: the types after PUBLISH's.
+        if (MQTT_QOS1 && qos) send(encodeAck(type + qos, id));
         if (MQTT_QOS2 && qos == 2) {
-          send(encodeAck(PacketType.Pubrec, id));
           if (awaitingRelease[id]) return;
           awaitingRelease[id] = 1;
-        } else if (MQTT_QOS1 && qos == 1) {
-          send(encodeAck(PacketType.Puback, id));
         }
         let handled = false;
         for (let i = 0; i < filters.length; i++) {
@@ -316,22 +315,25 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
           }
         }
         if (!handled && options.onMessage) options.onMessage(topic, payload);
-      } else if (MQTT_QOS1 && (type == PacketType.Puback || (MQTT_QOS2 && (type == PacketType.Pubrec || type == PacketType.Pubcomp)))) {
-        // PUBACK ends a QoS 1 message, PUBCOMP a QoS 2 one; PUBREC marks a QoS 2 one past it (PUBREL sent, PUBCOMP
-        // awaited), and is answered even for an id we do not know, so the broker can end its half [4.3.3].
-        for (let i = 0; i < inflight.length; i++) {
-          const message = inflight[i] as Outgoing;
-          if (message.id == id && message.qos == (type == PacketType.Puback ? 1 : 2)) {
-            if (type == PacketType.Pubrec) message.stage = 1;
-            else inflight.splice(i, 1);
+      } else if (MQTT_QOS1 && (MQTT_QOS2 ? type > PacketType.Publish && type < PacketType.Subscribe : type == PacketType.Puback)) {
+        // PUBREL ends an inbound QoS 2 message. PUBACK ends an outbound QoS 1 message, PUBCOMP a QoS 2 one; PUBREC
+        // marks a QoS 2 one past it (PUBREL sent, PUBCOMP awaited).
+        if (MQTT_QOS2 && type == PacketType.Pubrel) delete awaitingRelease[id];
+        else {
+          for (let i = 0; i < inflight.length; i++) {
+            const message = inflight[i] as Outgoing;
+            // Without QoS 2, every message here is QoS 1.
+            if (message.id == id && (!MQTT_QOS2 || message.qos == (type > PacketType.Puback ? 2 : 1))) {
+              if (MQTT_QOS2 && type == PacketType.Pubrec) message.stage = 1;
+              else inflight.splice(i, 1);
+            }
           }
         }
-        if (type == PacketType.Pubrec) send(encodeAck(PacketType.Pubrel, id));
+        // PUBREC is answered with PUBREL, PUBREL with PUBCOMP (the next types), even for an id we do not know, so the
+        // broker can end its half [4.3.3].
+        if (MQTT_QOS2 && type > PacketType.Puback && type < PacketType.Pubcomp) send(encodeAck(type + 1, id));
         // The window may have room now.
         if (MQTT_QUEUE) flush!();
-      } else if (MQTT_QOS2 && type == PacketType.Pubrel) {
-        delete awaitingRelease[id];
-        send(encodeAck(PacketType.Pubcomp, id));
       } else if (type == PacketType.Suback) {
         const sent = pendingSubscribes[id] || [];
         delete pendingSubscribes[id];
