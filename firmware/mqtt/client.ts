@@ -10,8 +10,9 @@ import {
   encodeAck,
   encodeConnect,
   encodePublishHeader,
-  encodeSubscribe,
-  encodeUnsubscribe,
+  field,
+  packet,
+  chr,
   ConnectOptions,
   FixedPacket,
   Message,
@@ -193,12 +194,16 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
     }
   }
 
-  /** One SUBSCRIBE for the filters from index `first` on: all of them after a CONNACK, the newest one after subscribe(). */
+  /**
+   * One SUBSCRIBE for the filters from index `first` on: all of them after a CONNACK, the newest one after subscribe().
+   * Written here from the arrays as they are (encodeSubscribe would need copies of both).
+   */
   function subscribeFrom(first: number): boolean {
-    const list = filters.slice(first);
-    nextId = (nextId % 65535) + 1;
-    pendingSubscribes[nextId] = list;
-    return send(encodeSubscribe(nextId, list, filterQos.slice(first)));
+    let body = field((nextId = (nextId % 65535) + 1));
+    for (pendingSubscribes[nextId] = filters.slice(first); first < filters.length; first++) {
+      body += field(filters[first] as string) + chr(filterQos[first] as number);
+    }
+    return send(packet(0x82, body, 0));
   }
 
   /**
@@ -428,10 +433,8 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
       filters.splice(at, 1);
       filterQos.splice(at, 1);
       handlers.splice(at, 1);
-      if (connected) {
-        nextId = (nextId % 65535) + 1;
-        send(encodeUnsubscribe(nextId, [filter]));
-      }
+      // UNSUBSCRIBE, written here for its one filter.
+      if (connected) send(packet(0xa2, field((nextId = (nextId % 65535) + 1)) + field(filter), 0));
     };
   }
   if (MQTT_QUEUE) {

@@ -154,14 +154,17 @@ export function encodePublishHeader(message: Message, dup: boolean): string {
   return packet(0x30 | (+dup << 3) | (qos << 1) | +message.retain, field(message.topic) + (qos ? field(message.id) : ""), message.payload.length);
 }
 
-/** One SUBSCRIBE for several topic filters, each with its requested QoS (0 where `qos` has no entry). */
+/**
+ * One SUBSCRIBE for several topic filters, each with its requested QoS (0 where `qos` has no entry). For the tools:
+ * the client writes its own from its arrays, as it writes its one-filter UNSUBSCRIBE.
+ */
 export function encodeSubscribe(id: number, filters: string[], qos: number[]): string {
   let body = field(id);
   for (let i = 0; i < filters.length; i++) body += field(filters[i] as string) + chr(qos[i] ?? 0);
   return packet(0x82, body, 0);
 }
 
-/** UNSUBSCRIBE for several topic filters. */
+/** UNSUBSCRIBE for several topic filters (for the tools, as encodeSubscribe). */
 export function encodeUnsubscribe(id: number, filters: string[]): string {
   let body = field(id);
   for (let i = 0; i < filters.length; i++) body += field(filters[i] as string);
