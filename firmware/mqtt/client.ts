@@ -389,8 +389,8 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
 
   const client: Client = {
     publish: function (topic: string, payload: string, retain: boolean, qos?: number) {
-      // A whole number from 0 to the highest QoS the build has.
-      const message: Outgoing = { topic: topic, payload: payload, qos: MQTT_QOS1 ? Math.min(Math.max((qos as number) | 0, 0), MQTT_QOS2 ? 2 : 1) : 0, retain: retain, id: 0, stage: 0 };
+      // A whole number from 0 to the highest QoS the build has (a fraction rounded down; none, or not a number, is 0).
+      const message: Outgoing = { topic: topic, payload: payload, qos: MQTT_QOS1 && (qos as number) >= 1 ? (MQTT_QOS2 && (qos as number) >= 2 ? 2 : 1) : 0, retain: retain, id: 0, stage: 0 };
       // Behind queued messages a new one waits its turn, so order is kept.
       if (connected && (!message.qos || inflight.length < (options.inflightMax || Default.InflightMax)) && !(MQTT_QUEUE && queue.length)) {
         return send("", message) || message.qos > 0;
@@ -411,9 +411,9 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
       return true;
     },
     subscribe: function (filter: string, qos?: number, handler?: MessageHandler) {
-      const level = MQTT_QOS1 ? Math.min(Math.max((qos as number) | 0, 0), MQTT_QOS2 ? 2 : 1) : 0;
       filters.push(filter);
-      filterQos.push(level);
+      // As publish() does.
+      filterQos.push(MQTT_QOS1 && (qos as number) >= 1 ? (MQTT_QOS2 && (qos as number) >= 2 ? 2 : 1) : 0);
       handlers.push(handler);
       if (connected) subscribeFrom(filters.length - 1);
     },
