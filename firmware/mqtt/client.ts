@@ -126,9 +126,12 @@ const enum Default {
   InflightMax = 4,
 }
 
-/** A publish on its way: `stage` 1 once a QoS 2 message got its PUBREC (PUBREL sent, PUBCOMP awaited). */
+/**
+ * A publish on its way: `stage` 1 once a QoS 2 message got its PUBREC (PUBREL sent, PUBCOMP awaited). Its `id` is
+ * set when it is first sent (at QoS 1 or 2) and `stage` at the PUBREC: a message holds neither until then.
+ */
 interface Outgoing extends Message {
-  stage: number;
+  stage?: number;
 }
 
 /** Starts connecting at once and keeps reconnecting until `stop()`. */
@@ -182,7 +185,7 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
           message.id = nextId = (nextId % 65535) + 1;
           inflight.push(message);
         }
-        link.write(encodePublishHeader(message, !!dup));
+        link.write(encodePublishHeader(message, dup as boolean));
         bytes = message.payload;
       }
       if (bytes) link.write(bytes);
@@ -198,12 +201,12 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
    * One SUBSCRIBE for the filters from index `first` on: all of them after a CONNACK, the newest one after subscribe().
    * Written here from the arrays as they are (encodeSubscribe would need copies of both).
    */
-  function subscribeFrom(first: number): boolean {
+  function subscribeFrom(first: number) {
     let body = field((nextId = (nextId % 65535) + 1));
     for (pendingSubscribes[nextId] = filters.slice(first); first < filters.length; first++) {
       body += field(filters[first] as string) + chr(filterQos[first] as number);
     }
-    return send(packet(0x82, body, 0));
+    send(packet(0x82, body, 0));
   }
 
   /**
@@ -227,7 +230,7 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
       if (!connected || pingSent) return drop(connected ? "no PINGRESP" : "no CONNACK");
       const idle = clock.now() - lastSent;
       if (idle < keepaliveMs) return arm(keepaliveMs - idle);
-      // Set before the write: a failed one drops the link, which clears it.
+      // Set before the write; after a failed one (the link dropped) the next CONNACK clears it.
       pingSent = true;
       if (send(FixedPacket.Pingreq)) arm(keepaliveMs / 2);
       return;
@@ -277,17 +280,18 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
         // A broker that kept our session (clean session off) kept our subscriptions and its half of QoS 2 too.
         if (!sessionPresent || options.clean !== false) {
           if (MQTT_QOS2) awaitingRelease = {};
-          if (filters.length && !subscribeFrom(0)) return;
+          if (filters.length) subscribeFrom(0);
         }
         // Everything not acknowledged goes again, in order; a QoS 2 message past PUBREC sends its PUBREL again.
         if (MQTT_QOS1) {
-          for (let i = 0; i < inflight.length; i++) {
-            const message = inflight[i] as Outgoing;
-            if (!(message.stage ? send(encodeAck(PacketType.Pubrel, message.id)) : send("", message, true))) return;
+          for (const message of inflight) {
+            if (message.stage) send(encodeAck(PacketType.Pubrel, message.id));
+            else send("", message, true);
           }
         }
         // Then what waited in the queue while we were offline.
         if (MQTT_QUEUE) flush!();
+        // A failed write above dropped the link (the writes after it did nothing): no onConnect then.
         if (!connected) return;
         // Counted from our last packet (CONNECT, SUBSCRIBE or a re-send), not from the CONNACK.
         if (keepaliveMs) fire();
@@ -358,20 +362,19 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
 
   /** Ends the current connection, whatever state it is in, and schedules the next attempt. */
   function drop(reason: string) {
-    const old = link;
-    const wasConnected = connected;
+    // From here on this link's reports, its close among them, are ignored.
     session++;
-    link = null;
-    connected = false;
-    pingSent = false;
-    if (old) {
+    if (link) {
       try {
-        old.end();
+        link.end();
       } catch (error) {
         // Already closed by the far end.
       }
     }
-    if (wasConnected) {
+    link = null;
+    // `pingSent` is left as it is: it counts only once connected, and the CONNACK, as every packet, clears it.
+    if (connected) {
+      connected = false;
       if (clock.now() - connectedAt >= Delay.StableConnection) step = 0;
       if (options.onDisconnect) options.onDisconnect(reason);
     }
@@ -388,9 +391,9 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
   fire();
 
   const client: Client = {
-    publish: function (topic: string, payload: string, retain: boolean, qos?: number) {
+    publish(topic: string, payload: string, retain: boolean, qos?: number) {
       // A whole number from 0 to the highest QoS the build has (a fraction rounded down; none, or not a number, is 0).
-      const message: Outgoing = { topic: topic, payload: payload, qos: MQTT_QOS1 && (qos as number) >= 1 ? (MQTT_QOS2 && (qos as number) >= 2 ? 2 : 1) : 0, retain: retain, id: 0, stage: 0 };
+      const message = { topic: topic, payload: payload, qos: MQTT_QOS1 && (qos as number) >= 1 ? (MQTT_QOS2 && (qos as number) >= 2 ? 2 : 1) : 0, retain: retain } as Outgoing;
       // Behind queued messages a new one waits its turn, so order is kept.
       if (connected && (!message.qos || inflight.length < (options.inflightMax || Default.InflightMax)) && !(MQTT_QUEUE && queue.length)) {
         return send("", message) || message.qos > 0;
@@ -410,19 +413,19 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
       queue.push(message);
       return true;
     },
-    subscribe: function (filter: string, qos?: number, handler?: MessageHandler) {
+    subscribe(filter: string, qos?: number, handler?: MessageHandler) {
       filters.push(filter);
       // As publish() does.
       filterQos.push(MQTT_QOS1 && (qos as number) >= 1 ? (MQTT_QOS2 && (qos as number) >= 2 ? 2 : 1) : 0);
       handlers.push(handler);
       if (connected) subscribeFrom(filters.length - 1);
     },
-    stop: function () {
+    stop() {
       stopped = true;
       if (connected) send(FixedPacket.Disconnect);
       drop("stopped");
     },
-    isConnected: function () {
+    isConnected() {
       return connected;
     },
   };
