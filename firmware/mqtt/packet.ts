@@ -290,15 +290,15 @@ export function createFramer(maxPacketSize: number, onFrame: FrameListener): (ch
           !((0x2afc >> type) & 1) ? DecodeError.BadType
           : type == PacketType.Publish
             ? qos > 2 ? DecodeError.BadFlags
-              : topicEnd + (qos ? 2 : 0) > length ? DecodeError.BadSize
+              : topicEnd + (qos && 2) > length ? DecodeError.BadSize
               : topicEnd < 3 ? DecodeError.BadTopic
               : 0
           // Every other packet a broker sends has fixed flags: 0010 for PUBREL, 0000 for the rest.
           : flags != (type == PacketType.Pubrel ? 2 : 0) ? DecodeError.BadFlags
           // PINGRESP has no body, SUBACK an id and at least one return code, the rest exactly 2 bytes.
           : (type == PacketType.Pingresp ? length : type == PacketType.Suback ? length < 3 : length != 2) ? DecodeError.BadSize
-          // CONNACK flag bits 7-1 are reserved.
-          : type == PacketType.Connack && topicEnd > 513 ? DecodeError.BadValue
+          // CONNACK flag bits 7-1 are reserved; a SUBACK return code is 0, 1, 2 or 0x80.
+          : (type == PacketType.Connack ? topicEnd > 513 : type == PacketType.Suback && /[^\x00-\x02\x80]/.test(body.substr(2))) ? DecodeError.BadValue
           : 0;
         // A PUBLISH topic must be well-formed UTF-8 [RFC 3629] without U+0000 [MQTT-1.5.3]: no stray or missing
         // continuation byte, overlong form, surrogate (U+D800-DFFF) or code point past U+10FFFF.
@@ -311,17 +311,14 @@ export function createFramer(maxPacketSize: number, onFrame: FrameListener): (ch
           c &= 127 >> n;
           for (let k = n; k--; ) {
             const next = body.charCodeAt(i++);
-            if ((next & 192) != 128 || i > topicEnd) error = DecodeError.BadTopic;
+            // Not 10xxxxxx, or past the topic.
+            if (next >> 6 != 2 || i > topicEnd) error = DecodeError.BadTopic;
             c = (c << 6) | (next & 63);
           }
-          // A byte that cannot lead; below the least value of its length (1, 32, 0x800, 0x10000: this catches U+0000
-          // and overlong 3- and 4-byte forms; C0 and C1 cannot lead), past U+10FFFF, or a surrogate.
-          if (n > 3 || c < 1 << (5 * n + (n >> 1)) || c > 0x10ffff || c >> 11 == 27) error = DecodeError.BadTopic;
-        }
-        // A SUBACK return code is 0, 1, 2 or 0x80.
-        for (let i = 2; !error && type == PacketType.Suback && i < length; i++) {
-          const code = body.charCodeAt(i);
-          if (code > 2 && code != 128) error = DecodeError.BadValue;
+          // Below the least value of its length (1, 32, 0x800, 0x10000: this catches U+0000 and overlong 3- and 4-byte
+          // forms; C0 and C1 cannot lead), past U+10FFFF, or a surrogate. A byte that cannot lead (n = 4) is always
+          // one of the first two: its bound, 1 << 22, is past U+10FFFF.
+          if (c < 1 << (5 * n + (n >> 1)) || c > 0x10ffff || c >> 11 == 27) error = DecodeError.BadTopic;
         }
         buffered = buffered.substr(total);
         onFrame(firstByte, body, error, total);
