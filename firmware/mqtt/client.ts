@@ -235,7 +235,7 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
       if (send(FixedPacket.Pingreq)) arm(keepaliveMs / 2);
       return;
     }
-    if (stopped) return;
+    // Never after stop(): its drop cancels the timer, and nothing arms it again.
     const mySession = ++session;
     /**
      * Everything of this connection, through one function (each function object costs the board RAM): what the link
@@ -269,8 +269,10 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
         const code = id & 255;
         if (connected) return drop("second CONNACK");
         if (code) {
-          const name = ["unacceptable protocol version", "identifier rejected", "server unavailable", "bad user name or password", "not authorized"][code - 1];
-          return drop("refused, code " + code + (name ? " (" + name + ")" : ""));
+          // Codes 1 to 5 are named; a code above 5 is given alone.
+          return drop(
+            "refused, code " + code + ([" (unacceptable protocol version)", " (identifier rejected)", " (server unavailable)", " (bad user name or password)", " (not authorized)"][code - 1] || ""),
+          );
         }
         const sessionPresent = id > 255;
         connected = true;
@@ -401,11 +403,12 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
       if (!MQTT_QUEUE || !options.queueLimit) return false;
       if (queue.length >= options.queueLimit) {
         let oldestQos0 = 0;
-        while (oldestQos0 < queue.length && (queue[oldestQos0] as Outgoing).qos) oldestQos0++;
-        const refused = oldestQos0 == queue.length;
+        while (queue[oldestQos0] && (queue[oldestQos0] as Outgoing).qos) oldestQos0++;
+        // None: past the end.
+        const refused = !queue[oldestQos0];
         droppedCount++;
         options.log(
-          "queue full: " + (refused ? "refused a publish to " + topic : "dropped the oldest QoS 0 publish, to " + (queue.splice(oldestQos0, 1)[0] as Outgoing).topic) +
+          "queue full: " + (refused ? "refused a" : "dropped the oldest QoS 0") + " publish to " + (refused ? topic : (queue.splice(oldestQos0, 1)[0] as Outgoing).topic) +
             " (" + droppedCount + " dropped so far)",
         );
         if (refused) return false;
