@@ -136,10 +136,11 @@ interface Outgoing extends Message {
 
 /** Starts connecting at once and keeps reconnecting until `stop()`. */
 export function createClient(dial: Dial, clock: Clock, options: ClientOptions): Client {
-  // Subscriptions as parallel arrays: cheaper than an object per subscription on Espruino.
-  const filters: string[] = [];
-  const filterQos: number[] = [];
-  const handlers: Array<MessageHandler | undefined> = [];
+  /**
+   * The subscriptions, three entries each: filter, QoS, handler (or undefined). One array is cheaper on Espruino than
+   * three, or an object per subscription; indexOf() of a filter finds only a filter (the others are not strings).
+   */
+  const subscriptions: Array<string | number | MessageHandler | undefined> = [];
   // The three below are made only where the build uses them (else never read): each costs the board RAM.
   /** QoS 1/2 publishes sent, in order, until acknowledged. */
   const inflight = (MQTT_QOS1 ? [] : null) as Outgoing[];
@@ -160,8 +161,8 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
   /** A PINGREQ went out and nothing has come from the broker since. */
   let pingSent = false;
   let nextId = 0;
-  /** The filters of each SUBSCRIBE not yet acknowledged, by packet id, to name a refused one. */
-  let pendingSubscribes: { [id: number]: string[] } = {};
+  /** The subscriptions of each SUBSCRIBE not yet acknowledged (as in `subscriptions`), by packet id, to name a refused one. */
+  let pendingSubscribes: { [id: number]: typeof subscriptions } = {};
   const keepaliveMs = options.keepalive * 1000;
 
   /** Replaces the one pending timer, which always calls `fire`; with a negative `ms`, only cancels it. */
@@ -198,13 +199,13 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
   }
 
   /**
-   * One SUBSCRIBE for the filters from index `first` on: all of them after a CONNACK, the newest one after subscribe().
-   * Written here from the arrays as they are (encodeSubscribe would need copies of both).
+   * One SUBSCRIBE for the subscriptions from index `first` of `subscriptions` on: all of them after a CONNACK, the
+   * newest one after subscribe(). Written here from the array as it is (encodeSubscribe would need copies).
    */
   function subscribeFrom(first: number) {
     let body = field((nextId = (nextId % 65535) + 1));
-    for (pendingSubscribes[nextId] = filters.slice(first); first < filters.length; first++) {
-      body += field(filters[first] as string) + chr(filterQos[first] as number);
+    for (pendingSubscribes[nextId] = subscriptions.slice(first); first < subscriptions.length; first += 3) {
+      body += field(subscriptions[first] as string) + chr(subscriptions[first + 1] as number);
     }
     send(packet(0x82, body, 0));
   }
@@ -282,7 +283,7 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
         // A broker that kept our session (clean session off) kept our subscriptions and its half of QoS 2 too.
         if (!sessionPresent || options.clean !== false) {
           if (MQTT_QOS2) awaitingRelease = {};
-          if (filters.length) subscribeFrom(0);
+          if (subscriptions.length) subscribeFrom(0);
         }
         // Everything not acknowledged goes again, in order; a QoS 2 message past PUBREC sends its PUBREL again.
         if (MQTT_QOS1) {
@@ -318,9 +319,9 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
           awaitingRelease[id] = 1;
         }
         let handled = false;
-        for (let i = 0; i < filters.length; i++) {
-          const handler = handlers[i];
-          if (handler && topicMatches(filters[i] as string, topic)) {
+        for (let i = 0; i < subscriptions.length; i += 3) {
+          const handler = subscriptions[i + 2] as MessageHandler | undefined;
+          if (handler && topicMatches(subscriptions[i] as string, topic)) {
             handled = true;
             handler(topic, payload);
           }
@@ -349,7 +350,7 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
         const sent = pendingSubscribes[id] || [];
         delete pendingSubscribes[id];
         for (let i = 2; i < body!.length; i++) {
-          if (body!.charCodeAt(i) == 0x80) options.log("subscription refused: " + sent[i - 2]);
+          if (body!.charCodeAt(i) == 0x80) options.log("subscription refused: " + sent[(i - 2) * 3]);
         }
       }
     };
@@ -417,11 +418,9 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
       return true;
     },
     subscribe(filter: string, qos?: number, handler?: MessageHandler) {
-      filters.push(filter);
-      // As publish() does.
-      filterQos.push(MQTT_QOS1 && (qos as number) >= 1 ? (MQTT_QOS2 && (qos as number) >= 2 ? 2 : 1) : 0);
-      handlers.push(handler);
-      if (connected) subscribeFrom(filters.length - 1);
+      // The QoS as publish() takes it.
+      subscriptions.push(filter, MQTT_QOS1 && (qos as number) >= 1 ? (MQTT_QOS2 && (qos as number) >= 2 ? 2 : 1) : 0, handler);
+      if (connected) subscribeFrom(subscriptions.length - 3);
     },
     stop() {
       stopped = true;
@@ -434,11 +433,9 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
   };
   if (MQTT_UNSUBSCRIBE) {
     client.unsubscribe = function (filter: string) {
-      const at = filters.indexOf(filter);
+      const at = subscriptions.indexOf(filter);
       if (at < 0) return;
-      filters.splice(at, 1);
-      filterQos.splice(at, 1);
-      handlers.splice(at, 1);
+      subscriptions.splice(at, 3);
       // UNSUBSCRIBE, written here for its one filter.
       if (connected) send(packet(0xa2, field((nextId = (nextId % 65535) + 1)) + field(filter), 0));
     };
