@@ -148,16 +148,18 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
   /** Inbound QoS 2 ids whose PUBLISH was delivered and whose PUBREL has not come yet: a re-sent PUBLISH is not delivered twice. */
   let awaitingRelease = (MQTT_QOS2 ? {} : null) as { [id: number]: number };
   let droppedCount = 0;
-  let connectedAt = 0;
-  let link: Link | null = null;
+  // Left undefined where nothing reads them before they are set (fewer bytes): connectedAt (read after a CONNACK sets
+  // it), lastSent (after the CONNECT), link and timer (none yet), stopped.
+  let connectedAt: number;
+  let link: Link | null | undefined;
   /** Identifies the current connection: events from an older one are ignored. */
   let session = 0;
   let connected = false;
-  let stopped = false;
-  let timer: number | null = null;
+  let stopped: boolean | undefined;
+  let timer: number | null | undefined;
   /** The last reconnect's step (ms; 0 for none since a good connection): each next one doubles it. */
   let step = 0;
-  let lastSent = 0;
+  let lastSent: number;
   /** A PINGREQ went out and nothing has come from the broker since. */
   let pingSent = false;
   let nextId = 0;
