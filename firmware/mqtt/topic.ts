@@ -2,15 +2,14 @@
 // filter starting with a wildcard does not match topics starting with `$`.
 
 export function topicMatches(filter: string, topic: string): boolean {
-  if (topic.charAt(0) == "$" && /^[+#]/.test(filter)) return false;
-  const filterLevels = filter.split("/");
+  if (topic[0] == "$" && /^[+#]/.test(filter)) return false;
   const topicLevels = topic.split("/");
   let i = 0;
-  for (; i < filterLevels.length; i++) {
-    const level = filterLevels[i];
+  for (const level of filter.split("/")) {
     if (level == "#") return true;
     // Past the topic's last level, topicLevels[i] is undefined: only "+" goes on, and the length check below fails.
     if (level != "+" && level != topicLevels[i]) return false;
+    i++;
   }
   return i == topicLevels.length;
 }
