@@ -260,9 +260,9 @@ export function createFramer(maxPacketSize: number, onFrame: FrameListener): (ch
       const firstByte = buffered.charCodeAt(0);
       let length = 0;
       let at = 1;
-      let digit = 128;
+      let digit: number;
       // The remaining length: 7 bits a byte, low first, at most 4 bytes.
-      while (digit & 128) {
+      do {
         if (at > 4) {
           buffered = "";
           onFrame(firstByte, "", DecodeError.BadLength, 0);
@@ -271,7 +271,7 @@ export function createFramer(maxPacketSize: number, onFrame: FrameListener): (ch
         if (at >= buffered.length) return buffered.length;
         digit = buffered.charCodeAt(at);
         length |= (digit & 127) << (7 * at++ - 7);
-      }
+      } while (digit & 128);
       const total = at + length;
       if (total > maxPacketSize) {
         toSkip = total - buffered.length;
@@ -281,8 +281,7 @@ export function createFramer(maxPacketSize: number, onFrame: FrameListener): (ch
         if (buffered.length < total) return buffered.length;
         const body = buffered.substr(at, length);
         const type = firstByte >> 4;
-        const flags = firstByte & 15;
-        const qos = (flags >> 1) & 3;
+        const qos = (firstByte >> 1) & 3;
         // Big-endian 16-bit: a PUBLISH's topic length. Bytes past the end read as 0 (bit operators turn NaN into 0).
         const topicEnd = 2 + ((body.charCodeAt(0) << 8) | body.charCodeAt(1));
         let error: DecodeError | 0 =
@@ -294,7 +293,7 @@ export function createFramer(maxPacketSize: number, onFrame: FrameListener): (ch
               : topicEnd < 3 ? DecodeError.BadTopic
               : 0
           // Every other packet a broker sends has fixed flags: 0010 for PUBREL, 0000 for the rest.
-          : flags != (type == PacketType.Pubrel ? 2 : 0) ? DecodeError.BadFlags
+          : firstByte != (type == PacketType.Pubrel ? 0x62 : type << 4) ? DecodeError.BadFlags
           // PINGRESP has no body, SUBACK an id and at least one return code, the rest exactly 2 bytes.
           : (type == PacketType.Pingresp ? length : type == PacketType.Suback ? length < 3 : length != 2) ? DecodeError.BadSize
           // CONNACK flag bits 7-1 are reserved; a SUBACK return code is 0, 1, 2 or 0x80.
