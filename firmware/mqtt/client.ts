@@ -305,10 +305,10 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
         drop("packet before CONNACK");
       } else if (type == PacketType.Publish) {
         const qos = (event >> 1) & 3;
-        const at = id + 2;
-        const topic = body!.substring(2, at);
-        const payload = body!.substr(qos ? at + 2 : at);
-        id = (body!.charCodeAt(at) << 8) | body!.charCodeAt(at + 1);
+        // `id` is the topic's length here; then the packet id (with QoS 1 and 2).
+        const topic = body!.substr(2, id);
+        const payload = body!.substr(qos ? id + 4 : id + 2);
+        id = (body!.charCodeAt(id + 2) << 8) | body!.charCodeAt(id + 3);
         // The framer refuses QoS 3, so a build with QoS 2 takes every PUBLISH.
         if (!MQTT_QOS2 && qos > (MQTT_QOS1 ? 1 : 0)) {
           // This build cannot acknowledge it: never act on what we cannot acknowledge.

@@ -129,8 +129,8 @@ export function encodeConnect(options: ConnectOptions): string {
     flags |= 64;
     payload += field(password);
   }
-  // "\0\x04MQTT" protocol name, level 4 (3.1.1), connect flags, keepalive.
-  return packet(0x10, "\0\x04MQTT\x04" + chr(flags) + field(options.keepalive) + payload, 0);
+  // The protocol name "MQTT", level 4 (3.1.1), connect flags, keepalive.
+  return packet(0x10, field("MQTT") + chr(4, flags) + field(options.keepalive) + payload, 0);
 }
 
 /** A message to publish. */
