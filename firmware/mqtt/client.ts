@@ -235,8 +235,7 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
       if (idle < keepaliveMs) return arm(keepaliveMs - idle);
       // Set before the write; after a failed one (the link dropped) the next CONNACK clears it.
       pingSent = true;
-      if (send(FixedPacket.Pingreq)) arm(keepaliveMs / 2);
-      return;
+      return send(FixedPacket.Pingreq) && arm(keepaliveMs / 2);
     }
     // Never after stop(): its drop cancels the timer, and nothing arms it again.
     const mySession = ++session;
@@ -253,9 +252,8 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
       if (event == null) return drop("closed");
       if (typeof event == "object") {
         pendingSubscribes = {};
-        // The options hold the CONNECT's fields under the same names.
-        if (send(encodeConnect(options))) arm(Delay.ConnackTimeout);
-        return;
+        // The options hold the CONNECT's fields under the same names. (What this returns is never read.)
+        return send(encodeConnect(options)) && arm(Delay.ConnackTimeout);
       }
       // From here on, `event` is the packet's first byte.
       if (error) {
