@@ -273,18 +273,18 @@ export function createFramer(maxPacketSize: number, onFrame: FrameListener): (ch
         length |= (digit & 127) << (7 * at++ - 7);
       } while (digit & 128);
       const total = at + length;
-      if (total > maxPacketSize) {
-        toSkip = total - buffered.length;
-        buffered = buffered.substr(total);
-        onFrame(firstByte, "", DecodeError.TooLarge, total);
-      } else {
+      // An oversized packet is reported with no body, and its bytes skipped as they come.
+      let body = "";
+      let error: DecodeError | 0 = DecodeError.TooLarge;
+      if (total > maxPacketSize) toSkip = total - buffered.length;
+      else {
         if (buffered.length < total) return buffered.length;
-        const body = buffered.substr(at, length);
+        body = buffered.substr(at, length);
         const type = firstByte >> 4;
         const qos = (firstByte >> 1) & 3;
         // Big-endian 16-bit: a PUBLISH's topic length. Bytes past the end read as 0 (bit operators turn NaN into 0).
         const topicEnd = 2 + ((body.charCodeAt(0) << 8) | body.charCodeAt(1));
-        let error: DecodeError | 0 =
+        error =
           // Bit n is set for each type n a broker may send: CONNACK, PUBLISH, PUBACK-PUBCOMP, SUBACK, UNSUBACK, PINGRESP.
           !((0x2afc >> type) & 1) ? DecodeError.BadType
           : type == PacketType.Publish
@@ -319,9 +319,9 @@ export function createFramer(maxPacketSize: number, onFrame: FrameListener): (ch
           // one of the first two: its bound, 1 << 22, is past U+10FFFF.
           if (c < 1 << (5 * n + (n >> 1)) || c > 0x10ffff || c >> 11 == 27) error = DecodeError.BadTopic;
         }
-        buffered = buffered.substr(total);
-        onFrame(firstByte, body, error, total);
       }
+      buffered = buffered.substr(total);
+      onFrame(firstByte, body, error, total);
     }
   };
 }
