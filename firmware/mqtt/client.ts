@@ -7,13 +7,13 @@
 import {
   createFramer,
   DecodeError,
-  encodeAck,
   encodeConnect,
   encodePublishHeader,
   field,
   packet,
   chr,
   ConnectOptions,
+  FirstByte,
   FixedPacket,
   Message,
   PacketType,
@@ -209,7 +209,7 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
     for (pendingSubscribes[nextId] = subscriptions.slice(first); first < subscriptions.length; first += 3) {
       body += field(subscriptions[first] as string) + chr(subscriptions[first + 1] as number);
     }
-    send(packet(0x82, body, 0));
+    send(packet(FirstByte.Subscribe, body, 0));
   }
 
   /**
@@ -288,7 +288,7 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
         // Everything not acknowledged goes again, in order; a QoS 2 message past PUBREC sends its PUBREL again.
         if (MQTT_QOS1) {
           for (const message of inflight) {
-            if (message.stage) send(encodeAck(PacketType.Pubrel, message.id));
+            if (message.stage) send(packet(FirstByte.Pubrel, field(message.id), 0));
             else send("", message, true);
           }
         }
@@ -312,8 +312,8 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
           // This build cannot acknowledge it: never act on what we cannot acknowledge.
           return options.log("ignored a QoS " + qos + " PUBLISH");
         }
-        // PUBACK for QoS 1, PUBREC for QoS 2: the types after PUBLISH's.
-        if (MQTT_QOS1 && qos) send(encodeAck(type + qos, id));
+        // PUBACK for QoS 1, PUBREC for QoS 2: the types after PUBLISH's, flags 0000.
+        if (MQTT_QOS1 && qos) send(packet((type + qos) << 4, field(id), 0));
         if (MQTT_QOS2 && qos == 2) {
           if (awaitingRelease[id]) return;
           awaitingRelease[id] = 1;
@@ -341,9 +341,11 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
             }
           }
         }
-        // PUBREC is answered with PUBREL, PUBREL with PUBCOMP (the next types), even for an id we do not know, so the
-        // broker can end its half [4.3.3].
-        if (MQTT_QOS2 && type > PacketType.Puback && type < PacketType.Pubcomp) send(encodeAck(type + 1, id));
+        // PUBREC is answered with PUBREL, PUBREL with PUBCOMP, even for an id we do not know, so the broker can end
+        // its half [4.3.3].
+        if (MQTT_QOS2 && type > PacketType.Puback && type < PacketType.Pubcomp) {
+          send(packet(type == PacketType.Pubrec ? FirstByte.Pubrel : FirstByte.Pubcomp, field(id), 0));
+        }
         // The window may have room now.
         if (MQTT_QUEUE) flush!();
       } else if (type == PacketType.Suback) {
@@ -437,7 +439,7 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
       if (at < 0) return;
       subscriptions.splice(at, 3);
       // UNSUBSCRIBE, written here for its one filter.
-      if (connected) send(packet(0xa2, field((nextId = (nextId % 65535) + 1)) + field(filter), 0));
+      if (connected) send(packet(FirstByte.Unsubscribe, field((nextId = (nextId % 65535) + 1)) + field(filter), 0));
     };
   }
   if (MQTT_QUEUE) {

@@ -156,24 +156,38 @@ export function encodePublishHeader(message: Message, dup: boolean): string {
 
 /**
  * One SUBSCRIBE for several topic filters, each with its requested QoS (0 where `qos` has no entry). For the tools:
- * the client writes its own from its arrays, as it writes its one-filter UNSUBSCRIBE.
+ * the client writes its own from its subscriptions, as it writes its one-filter UNSUBSCRIBE.
  */
 export function encodeSubscribe(id: number, filters: string[], qos: number[]): string {
   let body = field(id);
   for (let i = 0; i < filters.length; i++) body += field(filters[i] as string) + chr(qos[i] ?? 0);
-  return packet(0x82, body, 0);
+  return packet(FirstByte.Subscribe, body, 0);
 }
 
 /** UNSUBSCRIBE for several topic filters (for the tools, as encodeSubscribe). */
 export function encodeUnsubscribe(id: number, filters: string[]): string {
   let body = field(id);
   for (let i = 0; i < filters.length; i++) body += field(filters[i] as string);
-  return packet(0xa2, body, 0);
+  return packet(FirstByte.Unsubscribe, body, 0);
 }
 
-/** PUBACK, PUBREC, PUBREL or PUBCOMP for packet `id`; PUBREL's fixed-header flags are 0010. */
+/**
+ * First bytes (type and flags) of the packets the client writes itself from `packet` and `field`: a const enum, so
+ * the build writes the numbers where they are used. PUBACK and PUBREC are the type shifted (flags 0000).
+ */
+export const enum FirstByte {
+  Pubrel = 0x62,
+  Pubcomp = 0x70,
+  Subscribe = 0x82,
+  Unsubscribe = 0xa2,
+}
+
+/**
+ * PUBACK, PUBREC, PUBREL or PUBCOMP for packet `id`; PUBREL's fixed-header flags are 0010. For the tools: the client
+ * writes its own, as it writes SUBSCRIBE and UNSUBSCRIBE.
+ */
 export function encodeAck(type: PacketType, id: number): string {
-  return packet((type << 4) | (type == PacketType.Pubrel ? 2 : 0), field(id), 0);
+  return packet(type == PacketType.Pubrel ? FirstByte.Pubrel : type << 4, field(id), 0);
 }
 
 /** The packets that are always the same two bytes: a const enum, so the build writes them where they are used. */
