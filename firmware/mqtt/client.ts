@@ -209,7 +209,7 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
     for (pendingSubscribes[nextId] = subscriptions.slice(first); first < subscriptions.length; first += 3) {
       body += field(subscriptions[first] as string) + chr(subscriptions[first + 1] as number);
     }
-    send(packet(FirstByte.Subscribe, body, 0));
+    send(packet(FirstByte.Subscribe, body));
   }
 
   /**
@@ -288,7 +288,7 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
         // Everything not acknowledged goes again, in order; a QoS 2 message past PUBREC sends its PUBREL again.
         if (MQTT_QOS1) {
           for (const message of inflight) {
-            if (message.stage) send(packet(FirstByte.Pubrel, field(message.id), 0));
+            if (message.stage) send(packet(FirstByte.Pubrel, field(message.id)));
             else send("", message, true);
           }
         }
@@ -313,7 +313,7 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
           return options.log("ignored a QoS " + qos + " PUBLISH");
         }
         // PUBACK for QoS 1, PUBREC for QoS 2: the types after PUBLISH's, flags 0000.
-        if (MQTT_QOS1 && qos) send(packet((type + qos) << 4, field(id), 0));
+        if (MQTT_QOS1 && qos) send(packet((type + qos) << 4, field(id)));
         if (MQTT_QOS2 && qos == 2) {
           if (awaitingRelease[id]) return;
           awaitingRelease[id] = 1;
@@ -344,7 +344,7 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
         // PUBREC is answered with PUBREL, PUBREL with PUBCOMP, even for an id we do not know, so the broker can end
         // its half [4.3.3].
         if (MQTT_QOS2 && type > PacketType.Puback && type < PacketType.Pubcomp) {
-          send(packet(type == PacketType.Pubrec ? FirstByte.Pubrel : FirstByte.Pubcomp, field(id), 0));
+          send(packet(type == PacketType.Pubrec ? FirstByte.Pubrel : FirstByte.Pubcomp, field(id)));
         }
         // The window may have room now.
         if (MQTT_QUEUE) flush!();
@@ -439,7 +439,7 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
       if (at < 0) return;
       subscriptions.splice(at, 3);
       // UNSUBSCRIBE, written here for its one filter.
-      if (connected) send(packet(FirstByte.Unsubscribe, field((nextId = (nextId % 65535) + 1)) + field(filter), 0));
+      if (connected) send(packet(FirstByte.Unsubscribe, field((nextId = (nextId % 65535) + 1)) + field(filter)));
     };
   }
   if (MQTT_QUEUE) {

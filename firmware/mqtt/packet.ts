@@ -95,11 +95,11 @@ export function field(value: number | string): string {
 
 /**
  * A packet: its first byte, the remaining-length varint (7 bits a byte, low first, 1 to 4 bytes, up to
- * 268,435,455) counting `body` and `more` bytes the caller writes after it, then `body`.
+ * 268,435,455) counting `body` and `more` bytes (none where not given) the caller writes after it, then `body`.
  */
-export function packet(firstByte: number, body: string, more: number): string {
+export function packet(firstByte: number, body: string, more?: number): string {
   let out = chr(firstByte);
-  let length = body.length + more;
+  let length = body.length + ((more as number) | 0);
   // Bit operators: the length fits in 28 bits.
   do out += chr(length > 127 ? (length & 127) | 128 : length);
   while ((length >>= 7));
@@ -130,7 +130,7 @@ export function encodeConnect(options: ConnectOptions): string {
     payload += field(password);
   }
   // The protocol name "MQTT", level 4 (3.1.1), connect flags, keepalive.
-  return packet(0x10, field("MQTT") + chr(4, flags) + field(options.keepalive) + payload, 0);
+  return packet(0x10, field("MQTT") + chr(4, flags) + field(options.keepalive) + payload);
 }
 
 /** A message to publish. */
@@ -161,14 +161,14 @@ export function encodePublishHeader(message: Message, dup: boolean): string {
 export function encodeSubscribe(id: number, filters: string[], qos: number[]): string {
   let body = field(id);
   for (let i = 0; i < filters.length; i++) body += field(filters[i] as string) + chr(qos[i] ?? 0);
-  return packet(FirstByte.Subscribe, body, 0);
+  return packet(FirstByte.Subscribe, body);
 }
 
 /** UNSUBSCRIBE for several topic filters (for the tools, as encodeSubscribe). */
 export function encodeUnsubscribe(id: number, filters: string[]): string {
   let body = field(id);
   for (let i = 0; i < filters.length; i++) body += field(filters[i] as string);
-  return packet(FirstByte.Unsubscribe, body, 0);
+  return packet(FirstByte.Unsubscribe, body);
 }
 
 /**
@@ -187,7 +187,7 @@ export const enum FirstByte {
  * writes its own, as it writes SUBSCRIBE and UNSUBSCRIBE.
  */
 export function encodeAck(type: PacketType, id: number): string {
-  return packet(type == PacketType.Pubrel ? FirstByte.Pubrel : type << 4, field(id), 0);
+  return packet(type == PacketType.Pubrel ? FirstByte.Pubrel : type << 4, field(id));
 }
 
 /** The packets that are always the same two bytes: a const enum, so the build writes them where they are used. */
@@ -243,7 +243,7 @@ export function decodePacket(firstByte: number, body: string): Packet | DecodeEr
   let error: DecodeError | 0 = 0;
   createFramer(Infinity, function (_firstByte, _body, verdict) {
     error = verdict;
-  })(packet(firstByte, body, 0));
+  })(packet(firstByte, body));
   return error || packetFields(firstByte, body);
 }
 
