@@ -177,11 +177,12 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
   /**
    * Writes to the current link, the PUBLISH `message` when given (its header, then its payload as it is: never
    * copied into the header), else `bytes`. A new QoS 1/2 message (not `dup`) gets its packet id and joins the
-   * in-flight window until acknowledged. Returns false when there is no link or the write failed, which drops the
-   * link and schedules the reconnect: the caller must then stop, or a timer it arms would replace the reconnect's.
+   * in-flight window until acknowledged. Returns true once written; nothing (falsy) when there is no link or the write
+   * failed, which drops the link and schedules the reconnect: the caller must then stop, or a timer it arms would
+   * replace the reconnect's.
    */
-  function send(bytes: string, message?: Outgoing, dup?: boolean): boolean {
-    if (!link) return false;
+  function send(bytes: string, message?: Outgoing, dup?: boolean): true | undefined {
+    if (!link) return;
     try {
       if (message) {
         if (MQTT_QOS1 && message.qos && !dup) {
@@ -196,7 +197,6 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
       return true;
     } catch (error) {
       drop("write failed");
-      return false;
     }
   }
 
