@@ -352,7 +352,8 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
         const sent = pendingSubscribes[id] || [];
         delete pendingSubscribes[id];
         for (let i = 2; i < body!.length; i++) {
-          if (body!.charCodeAt(i) == 0x80) options.log("subscription refused: " + sent[(i - 2) * 3]);
+          // 0x80: the framer passes no other code above 2.
+          if (body!.charCodeAt(i) > 2) options.log("subscription refused: " + sent[(i - 2) * 3]);
         }
       }
     };
