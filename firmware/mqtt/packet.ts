@@ -307,7 +307,7 @@ export function createFramer(maxPacketSize: number, onFrame: FrameListener): (ch
               : topicEnd < 3 ? DecodeError.BadTopic
               : 0
           // Every other packet a broker sends has fixed flags: 0010 for PUBREL, 0000 for the rest.
-          : firstByte != (type == PacketType.Pubrel ? 0x62 : type << 4) ? DecodeError.BadFlags
+          : firstByte != (type == PacketType.Pubrel ? FirstByte.Pubrel : type << 4) ? DecodeError.BadFlags
           // PINGRESP has no body, SUBACK an id and at least one return code, the rest exactly 2 bytes.
           : (type == PacketType.Pingresp ? length : type == PacketType.Suback ? length < 3 : length != 2) ? DecodeError.BadSize
           // CONNACK flag bits 7-1 are reserved; a SUBACK return code is 0, 1, 2 or 0x80.
