@@ -328,10 +328,11 @@ export function createFramer(maxPacketSize: number, onFrame: FrameListener): (ch
             if (next >> 6 != 2) error = DecodeError.BadTopic;
             c = (c << 6) | (next & 63);
           }
-          // Cut off by the topic's end; below the least value of its length (1, 32, 0x800, 0x10000: this catches U+0000
-          // and overlong 3- and 4-byte forms; C0 and C1 cannot lead) or past U+10FFFF (one of these two fails every
-          // byte that cannot lead, n = 4: its least value, 1 << 22, is past U+10FFFF); or a surrogate.
-          if (i > topicEnd || c < 1 << (5 * n + (n >> 1)) || c > 0x10ffff || c >> 11 == 27) error = DecodeError.BadTopic;
+          // Cut off by the topic's end; below the least value of its length (1 << 5.5n, the shift count cut to a whole
+          // number: 1, 32, 0x800, 0x10000; this catches U+0000 and overlong 3- and 4-byte forms; C0 and C1 cannot lead)
+          // or past U+10FFFF (one of these two fails every byte that cannot lead, n = 4: its least value, 1 << 22, is
+          // past U+10FFFF); or a surrogate.
+          if (i > topicEnd || c < 1 << (5.5 * n) || c > 0x10ffff || c >> 11 == 27) error = DecodeError.BadTopic;
         }
       }
       buffered = buffered.substr(total);
