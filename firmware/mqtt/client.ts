@@ -217,7 +217,7 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
    * ends the loop: `connected` turns false.
    */
   const flush = !MQTT_QUEUE ? null : function () {
-    while (connected && queue[0] && (!(queue[0] as Outgoing).qos || inflight.length < (options.inflightMax || Default.InflightMax))) {
+    while (connected && queue[0] && (!MQTT_QOS1 || !(queue[0] as Outgoing).qos || inflight.length < (options.inflightMax || Default.InflightMax))) {
       send("", queue.shift() as Outgoing);
     }
   };
@@ -401,13 +401,13 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
       // A whole number from 0 to the highest QoS the build has (a fraction rounded down; none, or not a number, is 0).
       const message = { topic: topic, payload: payload, qos: MQTT_QOS1 && (qos as number) >= 1 ? (MQTT_QOS2 && (qos as number) >= 2 ? 2 : 1) : 0, retain: retain } as Outgoing;
       // Behind queued messages a new one waits its turn, so order is kept.
-      if (connected && (!message.qos || inflight.length < (options.inflightMax || Default.InflightMax)) && !(MQTT_QUEUE && queue[0])) {
-        return send("", message) || message.qos > 0;
+      if (connected && (!MQTT_QOS1 || !message.qos || inflight.length < (options.inflightMax || Default.InflightMax)) && !(MQTT_QUEUE && queue[0])) {
+        return send("", message) || (MQTT_QOS1 && message.qos > 0);
       }
       if (!MQTT_QUEUE || !options.queueLimit) return false;
       if (queue.length >= options.queueLimit) {
         let oldestQos0 = 0;
-        while (queue[oldestQos0] && (queue[oldestQos0] as Outgoing).qos) oldestQos0++;
+        while (MQTT_QOS1 && queue[oldestQos0] && (queue[oldestQos0] as Outgoing).qos) oldestQos0++;
         // None: past the end.
         const refused = !queue[oldestQos0];
         droppedCount++;
