@@ -288,7 +288,7 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
         // Everything not acknowledged goes again, in order; a QoS 2 message past PUBREC sends its PUBREL again.
         if (MQTT_QOS1) {
           for (const message of inflight) {
-            if (message.stage) send(packet(FirstByte.Pubrel, field(message.id)));
+            if (MQTT_QOS2 && message.stage) send(packet(FirstByte.Pubrel, field(message.id)));
             else send("", message, true);
           }
         }
