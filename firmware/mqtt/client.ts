@@ -5,13 +5,13 @@
 // its code stays in flash. So the session is a few larger functions rather than many small ones, and one function
 // serves several callbacks where their shapes allow it.
 import {
+  chr,
   createFramer,
   DecodeError,
   encodeConnect,
   encodePublishHeader,
   field,
   packet,
-  chr,
   ConnectOptions,
   FirstByte,
   FixedPacket,
@@ -408,7 +408,7 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
       if (queue.length >= options.queueLimit) {
         let oldestQos0 = 0;
         while (MQTT_QOS1 && queue[oldestQos0] && (queue[oldestQos0] as Outgoing).qos) oldestQos0++;
-        // None: past the end.
+        // With no QoS 0 message, the search ran past the end.
         const refused = !queue[oldestQos0];
         droppedCount++;
         options.log(
