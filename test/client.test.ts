@@ -565,6 +565,19 @@ describe("publish()", () => {
     ]);
   });
 
+  test("a QoS of 2 ** 32 or Infinity is 2, as 7 is (a truncation to 32 bits made them 0)", () => {
+    const h = start();
+    const connection = accept(h);
+    h.client.publish("t", "a", false, 2 ** 32);
+    h.client.publish("t", "b", false, Infinity);
+    assert.deepEqual(connection.writes.slice(1), [
+      "\x34\x06\x00\x01t\x00\x01", // PUBLISH, QoS 2, packet id 1
+      "a",
+      "\x34\x06\x00\x01t\x00\x02", // PUBLISH, QoS 2, packet id 2
+      "b",
+    ]);
+  });
+
   describe("remaining length at the varint boundaries (topic \"t\": 3 bytes before the payload)", () => {
     const cases: Array<[remaining: number, lengthBytes: string]> = [
       [127, "\x7f"], // the largest one-byte length

@@ -5,14 +5,15 @@
 // its code stays in flash. So the session is a few larger functions rather than many small ones, and one function
 // serves several callbacks where their shapes allow it.
 import {
+  chr,
   createFramer,
   DecodeError,
-  encodeAck,
   encodeConnect,
   encodePublishHeader,
-  encodeSubscribe,
-  encodeUnsubscribe,
+  field,
+  packet,
   ConnectOptions,
+  FirstByte,
   FixedPacket,
   Message,
   PacketType,
@@ -125,17 +126,21 @@ const enum Default {
   InflightMax = 4,
 }
 
-/** A publish on its way: `stage` 1 once a QoS 2 message got its PUBREC (PUBREL sent, PUBCOMP awaited). */
+/**
+ * A publish on its way: `stage` 1 once a QoS 2 message got its PUBREC (PUBREL sent, PUBCOMP awaited). Its `id` is
+ * set when it is first sent (at QoS 1 or 2) and `stage` at the PUBREC: a message holds neither until then.
+ */
 interface Outgoing extends Message {
-  stage: number;
+  stage?: number;
 }
 
 /** Starts connecting at once and keeps reconnecting until `stop()`. */
 export function createClient(dial: Dial, clock: Clock, options: ClientOptions): Client {
-  // Subscriptions as parallel arrays: cheaper than an object per subscription on Espruino.
-  const filters: string[] = [];
-  const filterQos: number[] = [];
-  const handlers: Array<MessageHandler | undefined> = [];
+  /**
+   * The subscriptions, three entries each: filter, QoS, handler (or undefined). One array is cheaper on Espruino than
+   * three, or an object per subscription; indexOf() of a filter finds only a filter (the others are not strings).
+   */
+  const subscriptions: Array<string | number | MessageHandler | undefined> = [];
   // The three below are made only where the build uses them (else never read): each costs the board RAM.
   /** QoS 1/2 publishes sent, in order, until acknowledged. */
   const inflight = (MQTT_QOS1 ? [] : null) as Outgoing[];
@@ -143,20 +148,23 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
   /** Inbound QoS 2 ids whose PUBLISH was delivered and whose PUBREL has not come yet: a re-sent PUBLISH is not delivered twice. */
   let awaitingRelease = (MQTT_QOS2 ? {} : null) as { [id: number]: number };
   let droppedCount = 0;
-  let connectedAt = 0;
-  let link: Link | null = null;
+  // Left undefined where nothing reads them before they are set (fewer bytes): connectedAt (read after a CONNACK sets
+  // it), lastSent (after the CONNECT), link and timer (none yet), stopped.
+  let connectedAt: number;
+  let link: Link | null | undefined;
   /** Identifies the current connection: events from an older one are ignored. */
   let session = 0;
   let connected = false;
-  let stopped = false;
-  let timer: number | null = null;
-  let failures = 0;
-  let lastSent = 0;
+  let stopped: boolean | undefined;
+  let timer: number | null | undefined;
+  /** The last reconnect's step (ms; 0 for none since a good connection): each next one doubles it. */
+  let step = 0;
+  let lastSent: number;
   /** A PINGREQ went out and nothing has come from the broker since. */
   let pingSent = false;
   let nextId = 0;
-  /** The filters of each SUBSCRIBE not yet acknowledged, by packet id, to name a refused one. */
-  let pendingSubscribes: { [id: number]: string[] } = {};
+  /** The subscriptions of each SUBSCRIBE not yet acknowledged (as in `subscriptions`), by packet id, to name a refused one. */
+  let pendingSubscribes: { [id: number]: typeof subscriptions } = {};
   const keepaliveMs = options.keepalive * 1000;
 
   /** Replaces the one pending timer, which always calls `fire`; with a negative `ms`, only cancels it. */
@@ -169,19 +177,19 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
   /**
    * Writes to the current link, the PUBLISH `message` when given (its header, then its payload as it is: never
    * copied into the header), else `bytes`. A new QoS 1/2 message (not `dup`) gets its packet id and joins the
-   * in-flight window until acknowledged. Returns false when there is no link or the write failed, which drops the
-   * link and schedules the reconnect: the caller must then stop, or a timer it arms would replace the reconnect's.
+   * in-flight window until acknowledged. Returns true once written; nothing (falsy) when there is no link or the write
+   * failed, which drops the link and schedules the reconnect: the caller must then stop, or a timer it arms would
+   * replace the reconnect's.
    */
-  function send(bytes: string, message?: Outgoing, dup?: boolean): boolean {
-    if (!link) return false;
+  function send(bytes: string, message?: Outgoing, dup?: boolean): true | undefined {
+    if (!link) return;
     try {
       if (message) {
         if (MQTT_QOS1 && message.qos && !dup) {
-          nextId = (nextId % 65535) + 1;
-          message.id = nextId;
+          message.id = nextId = (nextId % 65535) + 1;
           inflight.push(message);
         }
-        link.write(encodePublishHeader(message, !!dup));
+        link.write(encodePublishHeader(message, dup as boolean));
         bytes = message.payload;
       }
       if (bytes) link.write(bytes);
@@ -189,16 +197,19 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
       return true;
     } catch (error) {
       drop("write failed");
-      return false;
     }
   }
 
-  /** One SUBSCRIBE for the filters from index `first` on: all of them after a CONNACK, the newest one after subscribe(). */
-  function subscribeFrom(first: number): boolean {
-    const list = filters.slice(first);
-    nextId = (nextId % 65535) + 1;
-    pendingSubscribes[nextId] = list;
-    return send(encodeSubscribe(nextId, list, filterQos.slice(first)));
+  /**
+   * One SUBSCRIBE for the subscriptions from index `first` of `subscriptions` on: all of them after a CONNACK, the
+   * newest one after subscribe(). Written here from the array as it is (encodeSubscribe would need copies).
+   */
+  function subscribeFrom(first: number) {
+    let body = field((nextId = (nextId % 65535) + 1));
+    for (pendingSubscribes[nextId] = subscriptions.slice(first); first < subscriptions.length; first += 3) {
+      body += field(subscriptions[first] as string) + chr(subscriptions[first + 1] as number);
+    }
+    send(packet(FirstByte.Subscribe, body));
   }
 
   /**
@@ -206,7 +217,7 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
    * ends the loop: `connected` turns false.
    */
   const flush = !MQTT_QUEUE ? null : function () {
-    while (connected && queue.length && (!(queue[0] as Outgoing).qos || inflight.length < (options.inflightMax || Default.InflightMax))) {
+    while (connected && queue[0] && (!MQTT_QOS1 || !(queue[0] as Outgoing).qos || inflight.length < (options.inflightMax || Default.InflightMax))) {
       send("", queue.shift() as Outgoing);
     }
   };
@@ -219,16 +230,14 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
   function fire() {
     timer = null;
     if (link) {
-      if (!connected) return drop("no CONNACK");
-      if (pingSent) return drop("no PINGRESP");
+      if (!connected || pingSent) return drop(connected ? "no PINGRESP" : "no CONNACK");
       const idle = clock.now() - lastSent;
       if (idle < keepaliveMs) return arm(keepaliveMs - idle);
-      // Set before the write: a failed one drops the link, which clears it.
+      // Set before the write; after a failed one (the link dropped) the next CONNACK clears it.
       pingSent = true;
-      if (send(FixedPacket.Pingreq)) arm(keepaliveMs / 2);
-      return;
+      return send(FixedPacket.Pingreq) && arm(keepaliveMs / 2);
     }
-    if (stopped) return;
+    // Never after stop(): its drop cancels the timer, and nothing arms it again.
     const mySession = ++session;
     /**
      * Everything of this connection, through one function (each function object costs the board RAM): what the link
@@ -243,28 +252,28 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
       if (event == null) return drop("closed");
       if (typeof event == "object") {
         pendingSubscribes = {};
-        // The options hold the CONNECT's fields under the same names.
-        if (send(encodeConnect(options))) arm(Delay.ConnackTimeout);
-        return;
+        // The options hold the CONNECT's fields under the same names. (What this returns is never read.)
+        return send(encodeConnect(options)) && arm(Delay.ConnackTimeout);
       }
-      const firstByte = event;
-      body = body as string;
+      // From here on, `event` is the packet's first byte.
       if (error) {
         if (error == DecodeError.TooLarge) {
           return options.log("skipped a packet of " + size + " bytes");
         }
-        return drop("bad packet, first byte " + firstByte + " (error " + error + ")");
+        return drop("bad packet, first byte " + event + " (error " + error + ")");
       }
       pingSent = false;
-      const type = firstByte >> 4;
+      const type = event >> 4;
       // The packet id; a CONNACK's flags and code; a PUBLISH's topic length. Big-endian, as every 16-bit field.
-      let id = (body.charCodeAt(0) << 8) | body.charCodeAt(1);
+      let id = (body!.charCodeAt(0) << 8) | body!.charCodeAt(1);
       if (type == PacketType.Connack) {
         const code = id & 255;
         if (connected) return drop("second CONNACK");
         if (code) {
-          const name = ["unacceptable protocol version", "identifier rejected", "server unavailable", "bad user name or password", "not authorized"][code - 1];
-          return drop("refused, code " + code + (name ? " (" + name + ")" : ""));
+          // Codes 1 to 5 are named; a code above 5 is given alone.
+          return drop(
+            "refused, code " + code + ([" (unacceptable protocol version)", " (identifier rejected)", " (server unavailable)", " (bad user name or password)", " (not authorized)"][code - 1] || ""),
+          );
         }
         const sessionPresent = id > 255;
         connected = true;
@@ -274,17 +283,18 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
         // A broker that kept our session (clean session off) kept our subscriptions and its half of QoS 2 too.
         if (!sessionPresent || options.clean !== false) {
           if (MQTT_QOS2) awaitingRelease = {};
-          if (filters.length && !subscribeFrom(0)) return;
+          if (subscriptions.length) subscribeFrom(0);
         }
         // Everything not acknowledged goes again, in order; a QoS 2 message past PUBREC sends its PUBREL again.
         if (MQTT_QOS1) {
-          for (let i = 0; i < inflight.length; i++) {
-            const message = inflight[i] as Outgoing;
-            if (!(message.stage ? send(encodeAck(PacketType.Pubrel, message.id)) : send("", message, true))) return;
+          for (const message of inflight) {
+            if (MQTT_QOS2 && message.stage) send(packet(FirstByte.Pubrel, field(message.id)));
+            else send("", message, true);
           }
         }
         // Then what waited in the queue while we were offline.
         if (MQTT_QUEUE) flush!();
+        // A failed write above dropped the link (the writes after it did nothing): no onConnect then.
         if (!connected) return;
         // Counted from our last packet (CONNECT, SUBSCRIBE or a re-send), not from the CONNACK.
         if (keepaliveMs) fire();
@@ -292,52 +302,58 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
       } else if (!connected) {
         drop("packet before CONNACK");
       } else if (type == PacketType.Publish) {
-        const qos = (firstByte >> 1) & 3;
-        const at = id + 2;
-        const topic = body.substring(2, at);
-        const payload = body.substr(qos ? at + 2 : at);
-        id = (body.charCodeAt(at) << 8) | body.charCodeAt(at + 1);
-        if (qos > (MQTT_QOS2 ? 2 : MQTT_QOS1 ? 1 : 0)) {
+        const qos = (event >> 1) & 3;
+        // `id` is the topic's length here; then the packet id (with QoS 1 and 2).
+        const topic = body!.substr(2, id);
+        const payload = body!.substr(qos ? id + 4 : id + 2);
+        id = (body!.charCodeAt(id + 2) << 8) | body!.charCodeAt(id + 3);
+        // The framer refuses QoS 3, so a build with QoS 2 takes every PUBLISH.
+        if (!MQTT_QOS2 && qos > (MQTT_QOS1 ? 1 : 0)) {
           // This build cannot acknowledge it: never act on what we cannot acknowledge.
           return options.log("ignored a QoS " + qos + " PUBLISH");
         }
+        // PUBACK for QoS 1, PUBREC for QoS 2: the types after PUBLISH's, flags 0000.
+        if (MQTT_QOS1 && qos) send(packet((type + qos) << 4, field(id)));
         if (MQTT_QOS2 && qos == 2) {
-          send(encodeAck(PacketType.Pubrec, id));
           if (awaitingRelease[id]) return;
           awaitingRelease[id] = 1;
-        } else if (MQTT_QOS1 && qos == 1) {
-          send(encodeAck(PacketType.Puback, id));
         }
         let handled = false;
-        for (let i = 0; i < filters.length; i++) {
-          const handler = handlers[i];
-          if (handler && topicMatches(filters[i] as string, topic)) {
+        for (let i = 0; i < subscriptions.length; i += 3) {
+          const handler = subscriptions[i + 2] as MessageHandler | undefined;
+          if (handler && topicMatches(subscriptions[i] as string, topic)) {
             handled = true;
             handler(topic, payload);
           }
         }
         if (!handled && options.onMessage) options.onMessage(topic, payload);
-      } else if (MQTT_QOS1 && (type == PacketType.Puback || (MQTT_QOS2 && (type == PacketType.Pubrec || type == PacketType.Pubcomp)))) {
-        // PUBACK ends a QoS 1 message, PUBCOMP a QoS 2 one; PUBREC marks a QoS 2 one past it (PUBREL sent, PUBCOMP
-        // awaited), and is answered even for an id we do not know, so the broker can end its half [4.3.3].
-        for (let i = 0; i < inflight.length; i++) {
-          const message = inflight[i] as Outgoing;
-          if (message.id == id && message.qos == (type == PacketType.Puback ? 1 : 2)) {
-            if (type == PacketType.Pubrec) message.stage = 1;
-            else inflight.splice(i, 1);
+      } else if (MQTT_QOS1 && (MQTT_QOS2 ? type > PacketType.Publish && type < PacketType.Subscribe : type == PacketType.Puback)) {
+        // PUBREL ends an inbound QoS 2 message. PUBACK ends an outbound QoS 1 message, PUBCOMP a QoS 2 one; PUBREC
+        // marks a QoS 2 one past it (PUBREL sent, PUBCOMP awaited).
+        if (MQTT_QOS2 && type == PacketType.Pubrel) delete awaitingRelease[id];
+        else {
+          for (let i = 0; i < inflight.length; i++) {
+            const message = inflight[i] as Outgoing;
+            // Without QoS 2, every message here is QoS 1.
+            if (message.id == id && (!MQTT_QOS2 || message.qos == (type > PacketType.Puback ? 2 : 1))) {
+              if (MQTT_QOS2 && type == PacketType.Pubrec) message.stage = 1;
+              else inflight.splice(i, 1);
+            }
           }
         }
-        if (type == PacketType.Pubrec) send(encodeAck(PacketType.Pubrel, id));
+        // PUBREC is answered with PUBREL, PUBREL with PUBCOMP, even for an id we do not know, so the broker can end
+        // its half [4.3.3].
+        if (MQTT_QOS2 && type > PacketType.Puback && type < PacketType.Pubcomp) {
+          send(packet(type == PacketType.Pubrec ? FirstByte.Pubrel : FirstByte.Pubcomp, field(id)));
+        }
         // The window may have room now.
         if (MQTT_QUEUE) flush!();
-      } else if (MQTT_QOS2 && type == PacketType.Pubrel) {
-        delete awaitingRelease[id];
-        send(encodeAck(PacketType.Pubcomp, id));
       } else if (type == PacketType.Suback) {
         const sent = pendingSubscribes[id] || [];
         delete pendingSubscribes[id];
-        for (let i = 2; i < body.length; i++) {
-          if (body.charCodeAt(i) == 0x80) options.log("subscription refused: " + sent[i - 2]);
+        for (let i = 2; i < body!.length; i++) {
+          // 0x80: the framer passes no other code above 2.
+          if (body!.charCodeAt(i) > 2) options.log("subscription refused: " + sent[(i - 2) * 3]);
         }
       }
     };
@@ -352,52 +368,51 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
 
   /** Ends the current connection, whatever state it is in, and schedules the next attempt. */
   function drop(reason: string) {
-    const old = link;
-    const wasConnected = connected;
+    // From here on this link's reports, its close among them, are ignored.
     session++;
-    link = null;
-    connected = false;
-    pingSent = false;
-    arm(-1);
-    if (old) {
+    if (link) {
       try {
-        old.end();
+        link.end();
       } catch (error) {
         // Already closed by the far end.
       }
     }
-    if (wasConnected) {
-      if (clock.now() - connectedAt >= Delay.StableConnection) failures = 0;
+    link = null;
+    // `pingSent` is left as it is: it counts only once connected, and the CONNACK, as every packet, clears it.
+    if (connected) {
+      connected = false;
+      if (clock.now() - connectedAt >= Delay.StableConnection) step = 0;
       if (options.onDisconnect) options.onDisconnect(reason);
     }
+    // Exponential backoff (reconnectMin doubled up to reconnectMax) with jitter (50-100% of the step), so a fleet
+    // does not reconnect in step.
+    step = Math.min(options.reconnectMax, step * 2 || options.reconnectMin || Delay.ReconnectMin);
+    const delay = Math.round((step * (1 + Math.random())) / 2);
     // One line for every drop, as the tiny firmware says it: "MQTT: <why>", then when the next attempt comes.
-    if (stopped) return options.log("MQTT: " + reason);
-    // Exponential backoff with jitter (50-100% of the step), so a fleet does not reconnect in step.
-    const step = Math.min(options.reconnectMax, (options.reconnectMin || Delay.ReconnectMin) * (1 << failures));
-    const delay = Math.round(step * (0.5 + Math.random() / 2));
-    if (failures < 30) failures++;
-    options.log("MQTT: " + reason + "; retry in " + (delay / 1000).toFixed(1) + " s");
-    arm(delay);
+    options.log("MQTT: " + reason + (stopped ? "" : "; retry in " + (delay / 1000).toFixed(1) + " s"));
+    // The timer is replaced (or cancelled) only now: nothing runs it before this function returns.
+    arm(stopped ? -1 : delay);
   }
 
   fire();
 
   const client: Client = {
-    publish: function (topic: string, payload: string, retain: boolean, qos?: number) {
-      // A whole number from 0 to the highest QoS the build has.
-      const message: Outgoing = { topic: topic, payload: payload, qos: MQTT_QOS1 ? Math.min(Math.max((qos as number) | 0, 0), MQTT_QOS2 ? 2 : 1) : 0, retain: retain, id: 0, stage: 0 };
+    publish(topic: string, payload: string, retain: boolean, qos?: number) {
+      // A whole number from 0 to the highest QoS the build has (a fraction rounded down; none, or not a number, is 0).
+      const message = { topic: topic, payload: payload, qos: MQTT_QOS1 && (qos as number) >= 1 ? (MQTT_QOS2 && (qos as number) >= 2 ? 2 : 1) : 0, retain: retain } as Outgoing;
       // Behind queued messages a new one waits its turn, so order is kept.
-      if (connected && (!message.qos || inflight.length < (options.inflightMax || Default.InflightMax)) && !(MQTT_QUEUE && queue.length)) {
-        return send("", message) || message.qos > 0;
+      if (connected && (!MQTT_QOS1 || !message.qos || inflight.length < (options.inflightMax || Default.InflightMax)) && !(MQTT_QUEUE && queue[0])) {
+        return send("", message) || (MQTT_QOS1 && message.qos > 0);
       }
       if (!MQTT_QUEUE || !options.queueLimit) return false;
       if (queue.length >= options.queueLimit) {
         let oldestQos0 = 0;
-        while (oldestQos0 < queue.length && (queue[oldestQos0] as Outgoing).qos) oldestQos0++;
-        const refused = oldestQos0 == queue.length;
+        while (MQTT_QOS1 && queue[oldestQos0] && (queue[oldestQos0] as Outgoing).qos) oldestQos0++;
+        // With no QoS 0 message, the search ran past the end.
+        const refused = !queue[oldestQos0];
         droppedCount++;
         options.log(
-          "queue full: " + (refused ? "refused a publish to " + topic : "dropped the oldest QoS 0 publish, to " + (queue.splice(oldestQos0, 1)[0] as Outgoing).topic) +
+          "queue full: " + (refused ? "refused a" : "dropped the oldest QoS 0") + " publish to " + (refused ? topic : (queue.splice(oldestQos0, 1)[0] as Outgoing).topic) +
             " (" + droppedCount + " dropped so far)",
         );
         if (refused) return false;
@@ -405,33 +420,27 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
       queue.push(message);
       return true;
     },
-    subscribe: function (filter: string, qos?: number, handler?: MessageHandler) {
-      const level = MQTT_QOS1 ? Math.min(Math.max((qos as number) | 0, 0), MQTT_QOS2 ? 2 : 1) : 0;
-      filters.push(filter);
-      filterQos.push(level);
-      handlers.push(handler);
-      if (connected) subscribeFrom(filters.length - 1);
+    subscribe(filter: string, qos?: number, handler?: MessageHandler) {
+      // The QoS as publish() takes it.
+      subscriptions.push(filter, MQTT_QOS1 && (qos as number) >= 1 ? (MQTT_QOS2 && (qos as number) >= 2 ? 2 : 1) : 0, handler);
+      if (connected) subscribeFrom(subscriptions.length - 3);
     },
-    stop: function () {
+    stop() {
       stopped = true;
       if (connected) send(FixedPacket.Disconnect);
       drop("stopped");
     },
-    isConnected: function () {
+    isConnected() {
       return connected;
     },
   };
   if (MQTT_UNSUBSCRIBE) {
     client.unsubscribe = function (filter: string) {
-      const at = filters.indexOf(filter);
+      const at = subscriptions.indexOf(filter);
       if (at < 0) return;
-      filters.splice(at, 1);
-      filterQos.splice(at, 1);
-      handlers.splice(at, 1);
-      if (connected) {
-        nextId = (nextId % 65535) + 1;
-        send(encodeUnsubscribe(nextId, [filter]));
-      }
+      subscriptions.splice(at, 3);
+      // UNSUBSCRIBE, written here for its one filter.
+      if (connected) send(packet(FirstByte.Unsubscribe, field((nextId = (nextId % 65535) + 1)) + field(filter)));
     };
   }
   if (MQTT_QUEUE) {

@@ -90,21 +90,19 @@ export const chr = String.fromCharCode;
  * One function for both, as each function object costs the board RAM.
  */
 export function field(value: number | string): string {
-  return typeof value == "string" ? field(value.length) + value : chr((value >> 8) & 255, value & 255);
+  return typeof value == "string" ? field(value.length) + value : chr(value >> 8, value & 255);
 }
 
 /**
  * A packet: its first byte, the remaining-length varint (7 bits a byte, low first, 1 to 4 bytes, up to
- * 268,435,455) counting `body` and `more` bytes the caller writes after it, then `body`.
+ * 268,435,455) counting `body` and `more` bytes (none where not given) the caller writes after it, then `body`.
  */
-export function packet(firstByte: number, body: string, more: number): string {
+export function packet(firstByte: number, body: string, more?: number): string {
   let out = chr(firstByte);
-  let length = body.length + more;
-  do {
-    const digit = length % 128;
-    length = (length - digit) / 128;
-    out += chr(length > 0 ? digit | 128 : digit);
-  } while (length > 0);
+  let length = body.length + ((more as number) | 0);
+  // Bit operators: the length fits in 28 bits.
+  do out += chr(length > 127 ? (length & 127) | 128 : length);
+  while ((length >>= 7));
   return out + body;
 }
 
@@ -120,10 +118,10 @@ export function encodeConnect(options: ConnectOptions): string {
   let flags = options.clean !== false ? 2 : 0;
   let payload = field(options.clientId);
   if (will) {
-    flags |= 4 | (will.qos << 3) | (will.retain ? 32 : 0);
+    flags |= 4 | (will.qos << 3) | (+will.retain << 5);
     payload += field(will.topic) + field(will.payload);
   }
-  if (username != null || password != null) {
+  if ((username ?? password) != null) {
     flags |= 128;
     payload += field(username ?? "");
   }
@@ -131,8 +129,8 @@ export function encodeConnect(options: ConnectOptions): string {
     flags |= 64;
     payload += field(password);
   }
-  // "\0\x04MQTT" protocol name, level 4 (3.1.1), connect flags, keepalive.
-  return packet(0x10, "\0\x04MQTT\x04" + chr(flags) + field(options.keepalive) + payload, 0);
+  // The protocol name "MQTT", level 4 (3.1.1), connect flags, keepalive.
+  return packet(0x10, field("MQTT") + chr(4, flags) + field(options.keepalive) + payload);
 }
 
 /** A message to publish. */
@@ -153,26 +151,43 @@ export interface Message {
  */
 export function encodePublishHeader(message: Message, dup: boolean): string {
   const qos = message.qos;
-  return packet(0x30 | (dup ? 8 : 0) | (qos << 1) | (message.retain ? 1 : 0), field(message.topic) + (qos ? field(message.id) : ""), message.payload.length);
+  return packet(0x30 | (+dup << 3) | (qos << 1) | +message.retain, field(message.topic) + (qos ? field(message.id) : ""), message.payload.length);
 }
 
-/** One SUBSCRIBE for several topic filters, each with its requested QoS (0 where `qos` has no entry). */
+/**
+ * One SUBSCRIBE for several topic filters, each with its requested QoS (0 where `qos` has no entry). For the tools:
+ * the client writes its own from its subscriptions, as it writes its one-filter UNSUBSCRIBE.
+ */
 export function encodeSubscribe(id: number, filters: string[], qos: number[]): string {
   let body = field(id);
   for (let i = 0; i < filters.length; i++) body += field(filters[i] as string) + chr(qos[i] ?? 0);
-  return packet(0x82, body, 0);
+  return packet(FirstByte.Subscribe, body);
 }
 
-/** UNSUBSCRIBE for several topic filters. */
+/** UNSUBSCRIBE for several topic filters (for the tools, as encodeSubscribe). */
 export function encodeUnsubscribe(id: number, filters: string[]): string {
   let body = field(id);
   for (let i = 0; i < filters.length; i++) body += field(filters[i] as string);
-  return packet(0xa2, body, 0);
+  return packet(FirstByte.Unsubscribe, body);
 }
 
-/** PUBACK, PUBREC, PUBREL or PUBCOMP for packet `id`; PUBREL's fixed-header flags are 0010. */
+/**
+ * First bytes (type and flags) of the packets the client writes itself from `packet` and `field`: a const enum, so
+ * the build writes the numbers where they are used. PUBACK and PUBREC are the type shifted (flags 0000).
+ */
+export const enum FirstByte {
+  Pubrel = 0x62,
+  Pubcomp = 0x70,
+  Subscribe = 0x82,
+  Unsubscribe = 0xa2,
+}
+
+/**
+ * PUBACK, PUBREC, PUBREL or PUBCOMP for packet `id`; PUBREL's fixed-header flags are 0010. For the tools: the client
+ * writes its own, as it writes SUBSCRIBE and UNSUBSCRIBE.
+ */
 export function encodeAck(type: PacketType, id: number): string {
-  return packet((type << 4) | (type == PacketType.Pubrel ? 2 : 0), field(id), 0);
+  return packet(type == PacketType.Pubrel ? FirstByte.Pubrel : type << 4, field(id));
 }
 
 /** The packets that are always the same two bytes: a const enum, so the build writes them where they are used. */
@@ -228,7 +243,7 @@ export function decodePacket(firstByte: number, body: string): Packet | DecodeEr
   let error: DecodeError | 0 = 0;
   createFramer(Infinity, function (_firstByte, _body, verdict) {
     error = verdict;
-  })(packet(firstByte, body, 0));
+  })(packet(firstByte, body));
   return error || packetFields(firstByte, body);
 }
 
@@ -259,9 +274,9 @@ export function createFramer(maxPacketSize: number, onFrame: FrameListener): (ch
       const firstByte = buffered.charCodeAt(0);
       let length = 0;
       let at = 1;
-      let digit = 128;
+      let digit: number;
       // The remaining length: 7 bits a byte, low first, at most 4 bytes.
-      while (digit & 128) {
+      do {
         if (at > 4) {
           buffered = "";
           onFrame(firstByte, "", DecodeError.BadLength, 0);
@@ -270,34 +285,33 @@ export function createFramer(maxPacketSize: number, onFrame: FrameListener): (ch
         if (at >= buffered.length) return buffered.length;
         digit = buffered.charCodeAt(at);
         length |= (digit & 127) << (7 * at++ - 7);
-      }
+      } while (digit & 128);
       const total = at + length;
-      if (total > maxPacketSize) {
-        toSkip = total - buffered.length;
-        buffered = buffered.substr(total);
-        onFrame(firstByte, "", DecodeError.TooLarge, total);
-      } else {
+      // An oversized packet is reported with no body, and its bytes skipped as they come.
+      let body = "";
+      let error: DecodeError | 0 = DecodeError.TooLarge;
+      if (total > maxPacketSize) toSkip = total - buffered.length;
+      else {
         if (buffered.length < total) return buffered.length;
-        const body = buffered.substr(at, length);
+        body = buffered.substr(at, length);
         const type = firstByte >> 4;
-        const flags = firstByte & 15;
-        const qos = (flags >> 1) & 3;
+        const qos = (firstByte >> 1) & 3;
         // Big-endian 16-bit: a PUBLISH's topic length. Bytes past the end read as 0 (bit operators turn NaN into 0).
         const topicEnd = 2 + ((body.charCodeAt(0) << 8) | body.charCodeAt(1));
-        let error: DecodeError | 0 =
+        error =
           // Bit n is set for each type n a broker may send: CONNACK, PUBLISH, PUBACK-PUBCOMP, SUBACK, UNSUBACK, PINGRESP.
           !((0x2afc >> type) & 1) ? DecodeError.BadType
           : type == PacketType.Publish
             ? qos > 2 ? DecodeError.BadFlags
-              : topicEnd + (qos ? 2 : 0) > length ? DecodeError.BadSize
+              : topicEnd + (qos && 2) > length ? DecodeError.BadSize
               : topicEnd < 3 ? DecodeError.BadTopic
               : 0
           // Every other packet a broker sends has fixed flags: 0010 for PUBREL, 0000 for the rest.
-          : flags != (type == PacketType.Pubrel ? 2 : 0) ? DecodeError.BadFlags
+          : firstByte != (type == PacketType.Pubrel ? FirstByte.Pubrel : type << 4) ? DecodeError.BadFlags
           // PINGRESP has no body, SUBACK an id and at least one return code, the rest exactly 2 bytes.
           : (type == PacketType.Pingresp ? length : type == PacketType.Suback ? length < 3 : length != 2) ? DecodeError.BadSize
-          // CONNACK flag bits 7-1 are reserved.
-          : type == PacketType.Connack && topicEnd > 513 ? DecodeError.BadValue
+          // CONNACK flag bits 7-1 are reserved; a SUBACK return code is 0, 1, 2 or 0x80.
+          : (type == PacketType.Connack ? topicEnd > 513 : type == PacketType.Suback && /[^\x00-\x02\x80]/.test(body.substr(2))) ? DecodeError.BadValue
           : 0;
         // A PUBLISH topic must be well-formed UTF-8 [RFC 3629] without U+0000 [MQTT-1.5.3]: no stray or missing
         // continuation byte, overlong form, surrogate (U+D800-DFFF) or code point past U+10FFFF.
@@ -310,21 +324,19 @@ export function createFramer(maxPacketSize: number, onFrame: FrameListener): (ch
           c &= 127 >> n;
           for (let k = n; k--; ) {
             const next = body.charCodeAt(i++);
-            if ((next & 192) != 128 || i > topicEnd) error = DecodeError.BadTopic;
+            // Not 10xxxxxx.
+            if (next >> 6 != 2) error = DecodeError.BadTopic;
             c = (c << 6) | (next & 63);
           }
-          // A byte that cannot lead; below the least value of its length (1, 32, 0x800, 0x10000: this catches U+0000
-          // and overlong 3- and 4-byte forms; C0 and C1 cannot lead), past U+10FFFF, or a surrogate.
-          if (n > 3 || c < 1 << (5 * n + (n >> 1)) || c > 0x10ffff || c >> 11 == 27) error = DecodeError.BadTopic;
+          // Cut off by the topic's end; below the least value of its length (1 << 5.5n, the shift count cut to a whole
+          // number: 1, 32, 0x800, 0x10000; this catches U+0000 and overlong 3- and 4-byte forms; C0 and C1 cannot lead)
+          // or past U+10FFFF (one of these two fails every byte that cannot lead, n = 4: its least value, 1 << 22, is
+          // past U+10FFFF); or a surrogate.
+          if (i > topicEnd || c < 1 << (5.5 * n) || c > 0x10ffff || c >> 11 == 27) error = DecodeError.BadTopic;
         }
-        // A SUBACK return code is 0, 1, 2 or 0x80.
-        for (let i = 2; !error && type == PacketType.Suback && i < length; i++) {
-          const code = body.charCodeAt(i);
-          if (code > 2 && code != 128) error = DecodeError.BadValue;
-        }
-        buffered = buffered.substr(total);
-        onFrame(firstByte, body, error, total);
       }
+      buffered = buffered.substr(total);
+      onFrame(firstByte, body, error, total);
     }
   };
 }

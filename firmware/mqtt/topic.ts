@@ -2,15 +2,14 @@
 // filter starting with a wildcard does not match topics starting with `$`.
 
 export function topicMatches(filter: string, topic: string): boolean {
-  if (topic.charAt(0) == "$" && /^[+#]/.test(filter)) return false;
-  const filterLevels = filter.split("/");
   const topicLevels = topic.split("/");
   let i = 0;
-  for (; i < filterLevels.length; i++) {
-    const level = filterLevels[i];
-    if (level == "#") return true;
+  for (const level of filter.split("/")) {
+    // A wildcard at the first level (i is 0) matches no topic starting with `$`.
+    if (level == "#") return i > 0 || topic[0] != "$";
     // Past the topic's last level, topicLevels[i] is undefined: only "+" goes on, and the length check below fails.
-    if (level != "+" && level != topicLevels[i]) return false;
+    if (level == "+" ? !i && topic[0] == "$" : level != topicLevels[i]) return false;
+    i++;
   }
   return i == topicLevels.length;
 }
