@@ -145,6 +145,89 @@ describe("inbound QoS 1 and 2", () => {
     assert.equal(h.messages.length, 1);
     assert.deepEqual(writesAfterConnect(h), [pubrec(9)]);
   });
+
+  // The ids awaiting PUBREL are held as a run of consecutive ids plus any others apart: these check that it answers
+  // as the plain set of ids it stands for, whatever the order of the ids and of their PUBRELs.
+  test("hundreds of QoS 2 messages ahead of their PUBRELs (numbered in turn, as Mosquitto does): each delivered once, released in order", () => {
+    const h = start();
+    const connection = accept(h);
+    for (let id = 1000; id < 1600; id++) connection.events.received(brokerPublish("led", "m" + id, 2, id));
+    for (let id = 1000; id < 1600; id += 7) connection.events.received(brokerPublish("led", "again", 2, id, true));
+    assert.equal(h.messages.length, 600, "600 delivered, no re-send among them");
+    for (let id = 1000; id < 1300; id++) connection.events.received(pubrel(id));
+    connection.events.received(brokerPublish("led", "new", 2, 1299)); // released: a new message
+    connection.events.received(brokerPublish("led", "again", 2, 1300, true)); // not released yet: the same one
+    connection.events.received(brokerPublish("led", "again", 2, 1599, true));
+    assert.deepEqual(h.messages.slice(600), [["led", "new"]]);
+    for (let id = 1300; id < 1600; id++) connection.events.received(pubrel(id));
+    for (const id of [1000, 1300, 1599]) connection.events.received(brokerPublish("led", "new " + id, 2, id));
+    assert.deepEqual(h.messages.slice(601), [["led", "new 1000"], ["led", "new 1300"], ["led", "new 1599"]]);
+    assert.equal(connection.writes.filter((w) => w.startsWith("\x70")).length, 600, "a PUBCOMP for each PUBREL");
+  });
+
+  test("a PUBREL out of order, a gap in the ids and their wrap past 65,535 release exactly the ids they name", () => {
+    const h = start();
+    const connection = accept(h);
+    const send = (id: number, dup = false) => connection.events.received(brokerPublish("led", String(id), 2, id, dup));
+    for (const id of [10, 11, 12, 13, 14, 20, 21, 65534, 65535, 1, 2]) send(id);
+    assert.equal(h.messages.length, 11);
+    connection.events.received(pubrel(12)); // the middle of the run 10-14
+    connection.events.received(pubrel(65535));
+    for (const id of [10, 11, 13, 14, 20, 21, 65534, 1, 2]) send(id, true); // all still awaited: none delivered
+    assert.equal(h.messages.length, 11);
+    send(12);
+    send(65535);
+    assert.deepEqual(h.messages.slice(11), [["led", "12"], ["led", "65535"]], "the released ids are new messages");
+    for (const id of [12, 65535, 10, 11, 13, 14, 20, 21, 65534, 1, 2]) connection.events.received(pubrel(id));
+    for (const id of [10, 11, 13, 14, 20, 21, 65534, 1, 2]) send(id);
+    assert.equal(h.messages.length, 22, "every id released");
+  });
+
+  test("a new clean session forgets the ids awaited, run and others; a kept session keeps them", (t) => {
+    t.mock.method(Math, "random", () => 0);
+    const h = start({ clean: false });
+    accept(h);
+    for (const id of [1, 2, 3, 7]) h.latest().events.received(brokerPublish("led", "x", 2, id));
+    reconnect(h, true); // the broker kept the session: re-sends are still the same messages
+    for (const id of [1, 2, 3, 7]) h.latest().events.received(brokerPublish("led", "x", 2, id, true));
+    assert.equal(h.messages.length, 4);
+    reconnect(h, false); // the broker lost it: the same ids are new messages
+    for (const id of [1, 2, 3, 7]) h.latest().events.received(brokerPublish("led", "y", 2, id));
+    assert.equal(h.messages.length, 8);
+  });
+
+  test("against a plain set of ids, over random PUBLISHes (new or re-sent) and PUBRELs: delivered exactly when not awaited", () => {
+    // A fixed pseudo-random sequence (no seed to pick): ids mostly in turn, as brokers number them, with jumps.
+    let seed = 20240614;
+    const random = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2147483648), seed % n);
+    const h = start();
+    const connection = accept(h);
+    const awaited = new Set<number>();
+    let next = 65500;
+    let expected = 0;
+    for (let step = 0; step < 20000; step++) {
+      const roll = random(10);
+      if (roll < 5) {
+        // A new PUBLISH: the next id in turn, sometimes after a jump; ids still awaited are never reused by a broker.
+        next = random(8) ? next % 65535 + 1 : random(65535) + 1;
+        if (awaited.has(next)) continue;
+        awaited.add(next);
+        expected++;
+        connection.events.received(brokerPublish("led", "n", 2, next));
+      } else if (roll < 7 && awaited.size) {
+        // A re-sent PUBLISH of an id still awaited: never delivered again.
+        const ids = [...awaited];
+        connection.events.received(brokerPublish("led", "d", 2, ids[random(ids.length)]!, true));
+      } else if (awaited.size) {
+        // A PUBREL, mostly for the oldest id awaited, sometimes for another, now and then for one never seen.
+        const ids = [...awaited];
+        const id = random(4) ? ids[0]! : random(10) ? ids[random(ids.length)]! : random(65535) + 1;
+        awaited.delete(id);
+        connection.events.received(pubrel(id));
+      }
+      assert.equal(h.messages.length, expected, `step ${step}`);
+    }
+  });
 });
 
 describe("offline queue", () => {
