@@ -23,8 +23,9 @@ function start() {
   const app = createLedApp({
     baseTopic: CONFIG.baseTopic,
     setLed: CONFIG.ledBrightness ? setPwmLed : setLed,
+    // False only where the client refused it while connected: offline, the next connect reports anyway.
     publish: function (topic: string, payload: string, retain: boolean) {
-      if (client) client.publish(topic, payload, retain, CONFIG.stateQos);
+      return !client || client.publish(topic, payload, retain, CONFIG.stateQos) || !client.isConnected();
     },
     defer: setTimeout,
     // A refused command: on the console, and on the error topic where one is configured.

@@ -94,7 +94,7 @@ function createRecordedApp(baseTopic = "led"): Recorded {
   const app = createLedApp({
     baseTopic,
     setLed: (on) => led.push(on),
-    publish: (topic, payload, retain) => published.push([topic, payload, retain]),
+    publish: (topic, payload, retain) => published.push([topic, payload, retain]) > 0,
     // Reports at once, as if each command came alone; the coalescing of a burst is tested below with a real queue.
     defer: (report) => report(),
     log: (message) => log.push(message),
@@ -110,7 +110,7 @@ describe("createLedApp", () => {
     const app = createLedApp({
       baseTopic: "led",
       setLed: (on) => led.push(on),
-      publish: (topic, payload) => published.push(`${topic}=${payload}`),
+      publish: (topic, payload) => published.push(`${topic}=${payload}`) > 0,
       defer: (report) => deferred.push(report),
       log: () => undefined,
     });
@@ -124,6 +124,31 @@ describe("createLedApp", () => {
     app.message("led", "off");
     deferred.shift()!();
     assert.deepEqual(published.slice(2), ["led/state=off"], "the next command gets its own report");
+  });
+
+  test("a publish the client refuses (its window full) goes again with the next report, with the state as it is then", () => {
+    const published: string[] = [];
+    const deferred: Array<() => void> = [];
+    /** Topics whose next publish is refused, as main.ts's publish says a refusal. */
+    const refuse = new Set<string>();
+    const app = createLedApp({
+      baseTopic: "led",
+      setLed: () => undefined,
+      publish: (topic, payload) => !refuse.delete(topic) && published.push(`${topic}=${payload}`) > 0,
+      defer: (report) => deferred.push(report),
+      log: () => undefined,
+    });
+    refuse.add("led/availability").add("led/state");
+    app.connected();
+    assert.deepEqual(published, [], "online refused");
+    deferred.shift()!();
+    assert.deepEqual(published, ["led/availability=online"], "online again; then the state refused");
+    assert.equal(deferred.length, 1, "another report pending");
+    app.message("led", "on");
+    assert.equal(deferred.length, 1, "still one report pending for the command too");
+    deferred.shift()!();
+    assert.deepEqual(published, ["led/availability=online", "led/state=on"], "the state as it is now; online not twice");
+    assert.equal(deferred.length, 0, "nothing pending once all went out");
   });
 
   test("sets the LED off at creation and publishes nothing yet", () => {
@@ -351,7 +376,7 @@ function createDimmedApp(): Dimmed {
       led.push(on);
       levels.push([on, level]);
     },
-    publish: (topic, payload, retain) => published.push([topic, payload, retain]),
+    publish: (topic, payload, retain) => published.push([topic, payload, retain]) > 0,
     defer: (report) => report(),
     log: (message) => log.push(message),
   });

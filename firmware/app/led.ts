@@ -74,7 +74,11 @@ export interface LedAppOptions {
   baseTopic: string;
   /** Drives the LED; `level` (1-255, where LED_BRIGHTNESS) is the brightness it has when on. */
   setLed(on: boolean, level?: number): void;
-  publish(topic: string, payload: string, retain: boolean): void;
+  /**
+   * Publishes; says false where the client refused it while connected (QoS 1 or 2 with its in-flight window full and
+   * no queue), and the app then tries again.
+   */
+  publish(topic: string, payload: string, retain: boolean): boolean;
   /**
    * Runs `report` after the commands that arrived together, with no argument (Espruino's setTimeout gives it
    * undefined); `ms` is always 0, so that main.ts passes Espruino's setTimeout as it is. Commands that come in one
@@ -105,6 +109,8 @@ export function createLedApp(options: LedAppOptions): LedApp {
   const stateTopic = options.baseTopic + "/state";
   const availabilityTopic = options.baseTopic + "/availability";
   let isOn = false;
+  /** `online` went out after the last connect (false: refused, and tried again with the next report). */
+  let online = true;
   if (LED_BRIGHTNESS) level = 255;
   options.setLed(false);
 
@@ -118,9 +124,16 @@ export function createLedApp(options: LedAppOptions): LedApp {
   function apply(command?: number) {
     if (command == null) {
       reportPending = false;
-      options.publish(stateTopic, isOn ? "on" : "off", true);
-      if (LED_BRIGHTNESS) options.publish(stateTopic + "/json", '{"state":"' + (isOn ? "ON" : "OFF") + '","brightness":' + level + "}", true);
-      return;
+      // Whatever was refused goes again after the events now waiting (acknowledgements among them), with the state as
+      // it is then: nothing is left stale on the broker.
+      if (
+        (online = online || options.publish(availabilityTopic, "online", true)) &&
+        options.publish(stateTopic, isOn ? "on" : "off", true) &&
+        !(LED_BRIGHTNESS && !options.publish(stateTopic + "/json", '{"state":"' + (isOn ? "ON" : "OFF") + '","brightness":' + level + "}", true))
+      ) {
+        return;
+      }
+      command = Command.Invalid;
     }
     if (command != Command.Invalid) {
       isOn = command == Command.Toggle ? !isOn : command == Command.On;
@@ -135,7 +148,7 @@ export function createLedApp(options: LedAppOptions): LedApp {
   return {
     will: { topic: availabilityTopic, payload: "offline", qos: 0, retain: true },
     connected: function () {
-      options.publish(availabilityTopic, "online", true);
+      online = options.publish(availabilityTopic, "online", true);
       apply(Command.Invalid);
     },
     message: function (topic: string, payload: string) {
