@@ -15,8 +15,7 @@
 // delay: on Espruino each function object and each timer costs RAM, and each byte of source is RAM too.
 import { Command, parseCommand, parseJsonCommand } from "./app/led";
 import { joinWifi } from "./board/wifi";
-import { Delay } from "./mqtt/client";
-import { chr, FixedPacket } from "./mqtt/packet";
+import { Delay } from "./mqtt/delay";
 
 /** Where the device says it is online (retained), and where its Will says offline. */
 const enum Topic {
@@ -28,54 +27,51 @@ const log: (message: string) => void = console.log;
 /** Why a link is dropped on a packet no broker may send here (with its first byte). */
 const BAD_PACKET = "bad packet, first byte ";
 
-/** The open (or opening) link; undefined between connections. */
-let socket: EspruinoSocket | undefined;
+/** The open (or opening) link; 0 (or undefined, before the first) between connections. */
+let socket: EspruinoSocket | 0 | undefined;
 // The state below without an initial value gets one before its first use (connect, start): no bytes spent on it.
 /** Bytes of a packet not yet whole, and how many bytes of an oversized one are still to be skipped. */
 let buffered: string;
 let toSkip: number;
-let connected: boolean | undefined;
+// Flags are 0 or 1 (or truthy): a number is a byte shorter than a boolean in the bundle.
+/**
+ * 0 until CONNACK, then 1 plus the ticks since: the interval below counts it, and a link up for 10 s counts as stable
+ * (the backoff starts afresh).
+ */
+let connected: number | undefined;
 /** A PINGREQ went out and no byte has come from the broker since. */
-let pingSent: boolean;
+let pingSent: number;
 /** The most seconds the next reconnect waits: 1 at start and after a stable connection, doubling with each failure. */
 let backoff: number;
-/** Seconds until the connection counts as stable (the backoff starts afresh), counted down while connected. */
-let untilStable: number;
-let running: boolean | undefined;
+let running: number;
 /**
  * Seconds until the next step (the interval below): connect, or drop the link that has not said CONNACK, or send a
  * PINGREQ (or drop, if the last one went unanswered). Below 1, nothing is due.
  */
 let countdown = 0;
-let isOn: boolean;
-let reportPending: boolean;
+let isOn: boolean | number;
+let reportPending: number;
 
 /**
  * A packet whose remaining length fits one byte: the build picks this firmware only where every packet it sends is
  * that short (`tinyFirmwareGaps`). With 0 for `first`, a string field (its two length bytes, then the bytes).
  */
 function short(first: number, body: string) {
-  return chr(first, body.length) + body;
+  return String.fromCharCode(first, body.length) + body;
 }
 
 function send(bytes: string) {
-  if (socket) {
-    try {
-      socket.write(bytes);
-    } catch {
-      drop("write failed");
-    }
+  try {
+    if (socket) socket.write(bytes);
+  } catch {
+    drop("write failed");
   }
 }
 
-/** A retained QoS 0 PUBLISH to <base><subtopic>. */
-function publish(subtopic: string, payload: string) {
-  send(short(0x31, short(0, CONFIG.baseTopic + subtopic) + payload));
-}
-
+/** The state, as a retained QoS 0 PUBLISH. */
 function report() {
-  reportPending = false;
-  if (connected) publish(Topic.State, isOn ? "on" : "off");
+  reportPending = 0;
+  if (connected) send(short(0x31, short(0, CONFIG.baseTopic + Topic.State) + (isOn ? "on" : "off")));
 }
 
 /**
@@ -90,38 +86,43 @@ function receive(event?: string | EspruinoSocket) {
   // The socket, on connect (a string of bytes has `substr`, the socket none).
   if (!(event as string).substr) {
     // CONNECT: protocol MQTT level 4; flags: user name, password, Will retained at QoS 0, clean session; keepalive.
+    // String.fromCharCode on constants is folded by the build, and so is the rest but the derived client id.
     return send(
       short(
         0x10,
         "\0\x04MQTT\x04" +
-          chr((CONFIG.mqttUsername !== undefined || CONFIG.mqttPassword !== undefined ? 128 : 0) | (CONFIG.mqttPassword !== undefined ? 64 : 0) | 0x26, CONFIG.keepalive >> 8, CONFIG.keepalive & 255) +
-          // Without one configured, a valid MQTT 3.1.1 client id (1-23 of [0-9a-zA-Z]) from the serial number.
-          short(0, CONFIG.clientId ?? ("led" + getSerial().replace(/[^0-9a-zA-Z]/g, "")).substr(0, 23)) +
-          short(0, CONFIG.baseTopic + Topic.Availability) +
+          String.fromCharCode((CONFIG.mqttUsername !== undefined || CONFIG.mqttPassword !== undefined ? 128 : 0) | (CONFIG.mqttPassword !== undefined ? 64 : 0) | 0x26, CONFIG.keepalive >> 8, CONFIG.keepalive & 255) +
+          (CONFIG.clientId !== undefined
+            ? String.fromCharCode(0, CONFIG.clientId.length) + CONFIG.clientId
+            : // Without one configured, a valid MQTT 3.1.1 client id (1-23 of [0-9a-zA-Z]) from the serial number.
+              short(0, ("led" + getSerial().replace(/[^0-9a-zA-Z]/g, "")).substr(0, 23))) +
+          String.fromCharCode(0, (CONFIG.baseTopic + Topic.Availability).length) +
+          CONFIG.baseTopic +
+          Topic.Availability +
           "\0\x07offline" +
           // A password without a user name goes with an empty one: 3.1.1 allows no password alone [MQTT-3.1.2-22].
-          (CONFIG.mqttUsername !== undefined || CONFIG.mqttPassword !== undefined ? short(0, CONFIG.mqttUsername ?? "") : "") +
-          (CONFIG.mqttPassword !== undefined ? short(0, CONFIG.mqttPassword) : ""),
+          (CONFIG.mqttUsername !== undefined || CONFIG.mqttPassword !== undefined ? String.fromCharCode(0, (CONFIG.mqttUsername ?? "").length) + (CONFIG.mqttUsername ?? "") : "") +
+          (CONFIG.mqttPassword !== undefined ? String.fromCharCode(0, CONFIG.mqttPassword.length) + CONFIG.mqttPassword : ""),
       ),
     );
   }
   // Any bytes from the broker, a skipped packet's too, show the link is alive.
-  pingSent = false;
-  const skip = toSkip;
+  pingSent = 0;
+  buffered += toSkip > 0 ? (event as string).substr(toSkip) : event;
   toSkip -= (event as string).length;
-  buffered += skip > 0 ? (event as string).substr(skip) : event;
   while (socket) {
     const first = buffered.charCodeAt(0);
     let length = 0;
     let at = 1;
-    let digit = 128;
-    // The remaining length: 7 bits a byte, low first, at most 4 bytes.
-    while (digit & 128) {
+    let digit;
+    // The remaining length: 7 bits a byte, low first, at most 4 bytes. Reading past the end gives NaN, which ends it.
+    do {
       if (at > 4) return drop(BAD_PACKET + first);
-      if (at >= buffered.length) return;
       digit = buffered.charCodeAt(at);
       length |= (digit & 127) << (7 * at++ - 7);
-    }
+    } while (digit & 128);
+    // Not all of it here yet.
+    if (at > buffered.length) return;
     const total = at + length;
     if (total > CONFIG.maxPacketSize) {
       // Skipped as its bytes arrive, never buffered whole.
@@ -139,35 +140,42 @@ function receive(event?: string | EspruinoSocket) {
       // CONNACK: accepted (session present must be 0 after a clean-session CONNECT [MQTT-3.2.2-1]), or refused:
       // " \0" (0x20 0x00) and its code.
       if (key != " \0\0") return drop(/^ \0[^]$/.test(key) ? "refused, code " + body.charCodeAt(1) : BAD_PACKET + first);
-      connected = true;
-      untilStable = Delay.StableSeconds;
+      connected = 1;
       log("MQTT connected");
       // The first PINGREQ in half a keepalive (none with keepalive 0: the countdown never reaches 0 again).
       countdown = (CONFIG.keepalive + 1) >> 1;
-      // SUBSCRIBE (packet id 1, the base topic at QoS 0), then online and the state, both retained.
-      send(short(0x82, "\0\x01" + short(0, CONFIG.baseTopic) + "\0"));
-      publish(Topic.Availability, "online");
+      // SUBSCRIBE (packet id 1, the base topic at QoS 0), then online, retained: one constant string.
+      send(
+        String.fromCharCode(0x82, CONFIG.baseTopic.length + 5, 0, 1, 0, CONFIG.baseTopic.length) +
+          CONFIG.baseTopic +
+          "\0" +
+          String.fromCharCode(0x31, (CONFIG.baseTopic + Topic.Availability).length + 8, 0, (CONFIG.baseTopic + Topic.Availability).length) +
+          CONFIG.baseTopic +
+          Topic.Availability +
+          "online",
+      );
       report();
-    } else if ((first & 0xfe) == 0x30) {
-      // PUBLISH at QoS 0 (DUP 0, retain either): acted on where its topic is the base topic.
+    } else if (first >> 1 == 0x18) {
+      // PUBLISH at QoS 0 (0x30, 0x31: DUP 0, retain either): acted on where its topic is the base topic.
       // Any other topic (which no broker sends here: the one subscription is this exact topic) is ignored.
-      if (body.substr(0, CONFIG.baseTopic.length + 2) != short(0, CONFIG.baseTopic)) continue;
+      if (body.indexOf(short(0, CONFIG.baseTopic))) continue;
       const payload = body.substr(CONFIG.baseTopic.length + 2);
       let command = parseCommand(payload);
-      if (CONFIG.jsonCommands && command == Command.Invalid) {
+      if (CONFIG.jsonCommands && command < 0) {
         // Without brightness a JSON command always holds a state: [state, -1].
         const json = parseJsonCommand(payload);
         if (json) command = json[0] as Command;
       }
-      if (command == Command.Invalid) {
+      if (command < 0) {
         log("refused " + JSON.stringify(payload.substr(0, 16)) + (payload.length > 16 ? "..." : "") + " on " + CONFIG.baseTopic);
         continue;
       }
-      isOn = command == Command.Toggle ? !isOn : command == Command.On;
+      // Off 0, on 1, toggle 2.
+      isOn = command > Command.On ? !isOn : command;
       digitalWrite(CONFIG.ledPin, CONFIG.ledActiveLow ? !isOn : isOn);
       // One report per burst of commands: the last state is the one that counts.
       if (!reportPending) setTimeout(report, 0);
-      reportPending = true;
+      reportPending = 1;
     } else if (key == "\x90\0\x01\x80") log("subscription refused: " + CONFIG.baseTopic);
     // SUBACK of packet id 1 granting QoS 0, PINGRESP: nothing to do. Anything else: a protocol error.
     else if (key != "\x90\0\x01\0" && key != "\xd0") return drop(BAD_PACKET + first);
@@ -194,28 +202,28 @@ function drop(reason: string) {
     socket.removeAllListeners();
     socket.end();
   }
-  socket = undefined;
-  connected = false;
+  socket = connected = 0;
   // Full jitter: 1 to `backoff` ticks (whole seconds, as the interval counts). A refusal comes just after the tick
   // that connected, so attempts stay at least a second apart; a link that dies mid-tick is retried within the
-  // second. The backoff doubles up to the cap.
-  countdown = running ? (1 + Math.random() * backoff) | 0 : 0;
-  backoff = Math.min(2 * backoff, CONFIG.reconnectMaxSeconds);
+  // second. The backoff doubles up to the cap. Stopped: 0, and the countdown never reaches 0 again.
+  countdown = running && (1 + Math.random() * backoff) | 0;
+  backoff = 2 * backoff < CONFIG.reconnectMaxSeconds ? 2 * backoff : CONFIG.reconnectMaxSeconds;
   log("MQTT: " + reason + (running ? "; retry in " + countdown + " s" : ""));
 }
 
 /** Every second: whatever the countdown has come to (see `countdown`). */
 setInterval(function () {
   // Up for 10 s: the connection counts as stable, and the backoff starts afresh (keepalive or not).
-  if (connected && !--untilStable) backoff = 1;
+  if (connected && connected++ > Delay.StableSeconds - 1) backoff = 1;
   if (!--countdown) {
     if (!socket) connect();
     else if (!connected) drop("no CONNACK");
     else if (pingSent) drop("no PINGRESP");
     else {
-      pingSent = true;
+      pingSent = 1;
       countdown = (CONFIG.keepalive + 1) >> 1;
-      send(FixedPacket.Pingreq);
+      // PINGREQ (packet.ts's FixedPacket.Pingreq: importing packet.ts would bring its `chr` along).
+      send("\xc0\0");
     }
   }
 }, 1000);
@@ -223,10 +231,9 @@ setInterval(function () {
 /** At power-up, and again after a stop (save() stops, then starts the saved image): the LED off, as at boot. */
 function start() {
   if (running) return;
-  running = true;
-  isOn = reportPending = false;
-  backoff = 1;
-  digitalWrite(CONFIG.ledPin, CONFIG.ledActiveLow);
+  running = backoff = 1;
+  isOn = reportPending = 0;
+  digitalWrite(CONFIG.ledPin, CONFIG.ledActiveLow ? 1 : 0);
   // With no SSID the board uses whatever network it has (saved WiFi settings, Ethernet).
   if (CONFIG.wifiSsid !== undefined) joinWifi(CONFIG.wifiSsid, CONFIG.wifiPassword, log, connect);
   else connect();
@@ -240,7 +247,7 @@ E.on("init", start);
  * interpreter), so the broker sends the Will, `offline`. Sending no DISCONNECT keeps it so, should that change.
  */
 E.on("kill", function () {
-  running = false;
+  running = 0;
   drop("stopped");
 });
 start();
