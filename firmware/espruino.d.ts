@@ -9,7 +9,8 @@ declare function getTime(): number;
 /** The board's serial number, e.g. "5ccf7f00-0abc1234". */
 declare function getSerial(): string;
 
-declare function setTimeout(callback: () => void, ms: number): number;
+/** Without `ms`, as with 0 (seen on the real interpreter). An id is never 0 (from the source). */
+declare function setTimeout(callback: () => void, ms?: number): number;
 declare function setInterval(callback: () => void, ms: number): number;
 /** Called without an id it clears every timer, and with undefined it throws: always pass a real id. */
 declare function clearTimeout(id: number): void;

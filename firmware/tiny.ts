@@ -95,7 +95,7 @@ function receive(event?: string | EspruinoSocket) {
           (CONFIG.clientId !== undefined
             ? String.fromCharCode(0, CONFIG.clientId.length) + CONFIG.clientId
             : // Without one configured, a valid MQTT 3.1.1 client id (1-23 of [0-9a-zA-Z]) from the serial number.
-              short(0, ("led" + getSerial().replace(/[^0-9a-zA-Z]/g, "")).substr(0, 23))) +
+              short(0, ("led" + getSerial().replace(/[\W_]/g, "")).substr(0, 23))) +
           String.fromCharCode(0, (CONFIG.baseTopic + Topic.Availability).length) +
           CONFIG.baseTopic +
           Topic.Availability +
@@ -115,14 +115,13 @@ function receive(event?: string | EspruinoSocket) {
     let length = 0;
     let at = 1;
     let digit;
-    // The remaining length: 7 bits a byte, low first, at most 4 bytes. Reading past the end gives NaN, which ends it.
+    // The remaining length: 7 bits a byte, low first, at most 4 bytes. Reading past the end gives NaN: it ends the
+    // loop, and makes the length NaN (no skip below, and a wait for more bytes).
     do {
       if (at > 4) return drop(BAD_PACKET + first);
       digit = buffered.charCodeAt(at);
-      length |= (digit & 127) << (7 * at++ - 7);
+      length += (digit % 128) * (1 << (7 * at++ - 7));
     } while (digit & 128);
-    // Not all of it here yet.
-    if (at > buffered.length) return;
     const total = at + length;
     if (total > CONFIG.maxPacketSize) {
       // Skipped as its bytes arrive, never buffered whole.
@@ -131,7 +130,8 @@ function receive(event?: string | EspruinoSocket) {
       log("skipped a packet of " + total + " bytes");
       continue;
     }
-    if (buffered.length < total) return;
+    // Not all of it here yet (or not even its length: NaN).
+    if (!(total <= buffered.length)) return;
     const body = buffered.substr(at, length);
     // The packet's type and flags, then what follows its remaining length.
     const key = buffered[0] + body;
@@ -167,15 +167,14 @@ function receive(event?: string | EspruinoSocket) {
         if (json) command = json[0] as Command;
       }
       if (command < 0) {
-        log("refused " + JSON.stringify(payload.substr(0, 16)) + (payload.length > 16 ? "..." : "") + " on " + CONFIG.baseTopic);
+        log("refused " + JSON.stringify(payload.substr(0, 16)) + (payload[16] ? "..." : "") + " on " + CONFIG.baseTopic);
         continue;
       }
       // Off 0, on 1, toggle 2.
       isOn = command > Command.On ? !isOn : command;
       digitalWrite(CONFIG.ledPin, CONFIG.ledActiveLow ? !isOn : isOn);
-      // One report per burst of commands: the last state is the one that counts.
-      if (!reportPending) setTimeout(report, 0);
-      reportPending = 1;
+      // One report per burst of commands: the last state is the one that counts. A timer's id is never 0.
+      reportPending = reportPending || setTimeout(report);
     } else if (key == "\x90\0\x01\x80") log("subscription refused: " + CONFIG.baseTopic);
     // SUBACK of packet id 1 granting QoS 0, PINGRESP: nothing to do. Anything else: a protocol error.
     else if (key != "\x90\0\x01\0" && key != "\xd0") return drop(BAD_PACKET + first);
@@ -212,7 +211,7 @@ function drop(reason: string) {
 }
 
 /** Every second: whatever the countdown has come to (see `countdown`). */
-setInterval(function () {
+setInterval(() => {
   // Up for 10 s: the connection counts as stable, and the backoff starts afresh (keepalive or not).
   if (connected && connected++ > Delay.StableSeconds - 1) backoff = 1;
   if (!--countdown) {
@@ -246,7 +245,7 @@ E.on("init", start);
  * closes its sockets right after the 'kill' handlers, before what they write is sent (seen on the real
  * interpreter), so the broker sends the Will, `offline`. Sending no DISCONNECT keeps it so, should that change.
  */
-E.on("kill", function () {
+E.on("kill", () => {
   running = 0;
   drop("stopped");
 });
