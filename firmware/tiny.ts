@@ -23,6 +23,14 @@ const enum Topic {
   Availability = "/availability",
 }
 
+/**
+ * The SUBSCRIBE's packet id, 0x6964: any id but 0 will do, and two printable bytes take 2 bytes of the bundle where
+ * "\0\x01" takes 6.
+ */
+const enum PacketId {
+  Subscribe = "id",
+}
+
 const log: (message: string) => void = console.log;
 /** Why a link is dropped on a packet no broker may send here (with its first byte). */
 const BAD_PACKET = "bad packet, first byte ";
@@ -144,9 +152,11 @@ function receive(event?: string | EspruinoSocket) {
       log("MQTT connected");
       // The first PINGREQ in half a keepalive (none with keepalive 0: the countdown never reaches 0 again).
       countdown = (CONFIG.keepalive + 1) >> 1;
-      // SUBSCRIBE (packet id 1, the base topic at QoS 0), then online, retained: one constant string.
+      // SUBSCRIBE (the base topic at QoS 0), then online, retained: one constant string.
       send(
-        String.fromCharCode(0x82, CONFIG.baseTopic.length + 5, 0, 1, 0, CONFIG.baseTopic.length) +
+        String.fromCharCode(0x82, CONFIG.baseTopic.length + 5) +
+          PacketId.Subscribe +
+          String.fromCharCode(0, CONFIG.baseTopic.length) +
           CONFIG.baseTopic +
           "\0" +
           String.fromCharCode(0x31, (CONFIG.baseTopic + Topic.Availability).length + 8, 0, (CONFIG.baseTopic + Topic.Availability).length) +
@@ -175,9 +185,9 @@ function receive(event?: string | EspruinoSocket) {
       digitalWrite(CONFIG.ledPin, CONFIG.ledActiveLow ? !isOn : isOn);
       // One report per burst of commands: the last state is the one that counts. A timer's id is never 0.
       reportPending = reportPending || setTimeout(report);
-    } else if (key == "\x90\0\x01\x80") log("subscription refused: " + CONFIG.baseTopic);
-    // SUBACK of packet id 1 granting QoS 0, PINGRESP: nothing to do. Anything else: a protocol error.
-    else if (key != "\x90\0\x01\0" && key != "\xd0") return drop(BAD_PACKET + first);
+    } else if (key == "\x90" + PacketId.Subscribe + "\x80") log("subscription refused: " + CONFIG.baseTopic);
+    // SUBACK granting QoS 0, PINGRESP: nothing to do. Anything else: a protocol error.
+    else if (key != "\x90" + PacketId.Subscribe + "\0" && key != "\xd0") return drop(BAD_PACKET + first);
   }
 }
 
