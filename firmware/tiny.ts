@@ -83,13 +83,13 @@ function report() {
 }
 
 /**
- * The socket's connect callback, 'data' and 'end' alike: the socket once open, a string of bytes, or nothing. Each
- * whole packet is checked against what a broker may send this client; anything else is a protocol error, after
- * which a client must close [MQTT-4.8.0-1].
+ * The socket's connect callback, 'data' and 'end' alike: the socket once open, a string of bytes, or nothing; `this`
+ * is the socket. Each whole packet is checked against what a broker may send this client; anything else is a
+ * protocol error, after which a client must close [MQTT-4.8.0-1].
  */
-function receive(event?: string | EspruinoSocket) {
-  // An event Espruino queued before the drop that removed its listener: the link it speaks of is gone.
-  if (!socket) return;
+function receive(this: unknown, event?: string | EspruinoSocket) {
+  // An event of a socket dropped before (its listeners stay on it): the link it speaks of is gone.
+  if (this != socket) return;
   if (!event) return drop("closed");
   // The socket, on connect (a string of bytes has `substr`, the socket none).
   if (!(event as string).substr) {
@@ -207,10 +207,7 @@ function connect() {
 
 /** Ends the link (if any) and, unless stopped, reconnects after a backoff: 1 s doubling to the cap, with jitter. */
 function drop(reason: string) {
-  if (socket) {
-    socket.removeAllListeners();
-    socket.end();
-  }
+  if (socket) socket.end();
   socket = connected = 0;
   // Full jitter: 1 to `backoff` ticks (whole seconds, as the interval counts). A refusal comes just after the tick
   // that connected, so attempts stay at least a second apart; a link that dies mid-tick is retried within the
