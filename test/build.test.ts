@@ -142,6 +142,10 @@ describe("the bundle", () => {
     assert.ok(code.includes('"maison/lumi\\xC3\\xA8re"'), "topic as UTF-8 bytes");
     assert.doesNotMatch(code, /[^\x0a\x20-\x7e]/);
     assert.ok(code.includes('"\\0\\x04MQTT\\x04'), "CONNECT's protocol name with escaped control bytes");
+    // A client id of 10 bytes puts a newline (its length) in the folded CONNECT: escaped, the bundle is one line.
+    const folded = (await buildFirmware({ outfile: null, configFile: null, env: {}, overrides: { clientId: "tinystable", keepalive: 10 } })).code;
+    assert.ok(folded.includes("\\0\\ntinystable"), "the client id's field with its length escaped");
+    assert.equal(folded.indexOf("\n"), folded.length - 1, "no newline but the last");
   });
 
   test("settings that are not configured cost no bytes", async () => {
