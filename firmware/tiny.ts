@@ -43,8 +43,8 @@ let buffered: string;
 let toSkip: number;
 // Flags are 0 or 1 (or truthy): a number is a byte shorter than a boolean in the bundle.
 /**
- * 0 until CONNACK, then 1 plus the ticks since: the interval below counts it, and a link up for 10 s counts as stable
- * (the backoff starts afresh).
+ * 0 until CONNACK, then 1 plus the ticks since: the interval below counts it, and sends a PINGREQ on it every half
+ * keepalive; a link up for 10 s counts as stable (the backoff starts afresh).
  */
 let connected: number | undefined;
 /** A PINGREQ went out and no byte has come from the broker since. */
@@ -53,8 +53,8 @@ let pingSent: number;
 let backoff: number;
 let running: number;
 /**
- * Seconds until the next step (the interval below): connect, or drop the link that has not said CONNACK, or send a
- * PINGREQ (or drop, if the last one went unanswered). Below 1, nothing is due.
+ * Seconds until the next step while not connected (the interval below): connect, or drop the link that has not said
+ * CONNACK. Below 1, nothing is due.
  */
 let countdown = 0;
 let isOn: boolean | number;
@@ -150,8 +150,6 @@ function receive(this: unknown, event?: string | EspruinoSocket) {
       if (key != " \0\0") return drop(/^ \0[^]$/.test(key) ? "refused, code " + body.charCodeAt(1) : BAD_PACKET + first);
       connected = 1;
       log("MQTT connected");
-      // The first PINGREQ in half a keepalive (none with keepalive 0: the countdown never reaches 0 again).
-      countdown = (CONFIG.keepalive + 1) >> 1;
       // SUBSCRIBE (the base topic at QoS 0), then online, retained: one constant string.
       send(
         String.fromCharCode(0x82, CONFIG.baseTopic.length + 5) +
@@ -217,20 +215,23 @@ function drop(reason: string) {
   log("MQTT: " + reason + (running ? "; retry in " + countdown + " s" : ""));
 }
 
-/** Every second: whatever the countdown has come to (see `countdown`). */
+/** Every second: a PINGREQ where one is due, or whatever the countdown has come to (see `countdown`). */
 setInterval(() => {
-  // Up for 10 s: the connection counts as stable, and the backoff starts afresh (keepalive or not).
-  if (connected && connected++ > Delay.StableSeconds - 1) backoff = 1;
-  if (!--countdown) {
-    if (!socket) connect();
-    else if (!connected) drop("no CONNACK");
-    else if (pingSent) drop("no PINGRESP");
-    else {
-      pingSent = 1;
-      countdown = (CONFIG.keepalive + 1) >> 1;
-      // PINGREQ (packet.ts's FixedPacket.Pingreq: importing packet.ts would bring its `chr` along).
-      send("\xc0\0");
+  if (connected) {
+    // Every half keepalive, rounded up (none with keepalive 0), a PINGREQ, or a drop if the last one went unanswered.
+    if (!(connected++ % ((CONFIG.keepalive + 1) >> 1)) && CONFIG.keepalive) {
+      if (pingSent) drop("no PINGRESP");
+      else {
+        pingSent = 1;
+        // PINGREQ (packet.ts's FixedPacket.Pingreq: importing packet.ts would bring its `chr` along).
+        send("\xc0\0");
+      }
     }
+    // Up for 10 s: the connection counts as stable, and the backoff starts afresh (keepalive or not).
+    if (connected > Delay.StableSeconds) backoff = 1;
+  } else if (!--countdown) {
+    if (socket) drop("no CONNACK");
+    else connect();
   }
 }, 1000);
 
