@@ -58,7 +58,7 @@ interface EspruinoNet {
    * synchronously. Events: 'data' (a string), 'end' (no argument; always once, before 'close', whatever closed it),
    * 'close' (hadError, a boolean), 'error' (an object with code and message).
    */
-  connect(options: { host: string; port: number }, onConnect: (socket: EspruinoSocket) => void): EspruinoSocket;
+  connect(options: { host: string; port: number }, onConnect?: (socket: EspruinoSocket) => void): EspruinoSocket;
 }
 
 /**

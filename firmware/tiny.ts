@@ -83,41 +83,18 @@ function report() {
 }
 
 /**
- * The socket's connect callback, 'data' and 'end' alike: the socket once open, a string of bytes, or nothing; `this`
- * is the socket. Each whole packet is checked against what a broker may send this client; anything else is a
- * protocol error, after which a client must close [MQTT-4.8.0-1].
+ * The socket's 'data' and 'end' alike: a string of bytes, or nothing; `this` is the socket. Each whole packet is
+ * checked against what a broker may send this client; anything else is a protocol error, after which a client must
+ * close [MQTT-4.8.0-1].
  */
-function receive(this: unknown, event?: string | EspruinoSocket) {
+function receive(this: unknown, event?: string) {
   // An event of a socket dropped before (its listeners stay on it): the link it speaks of is gone.
   if (this != socket) return;
   if (!event) return drop("closed");
-  // The socket, on connect (a string of bytes has `substr`, the socket none).
-  if (!(event as string).substr) {
-    // CONNECT: protocol MQTT level 4; flags: user name, password, Will retained at QoS 0, clean session; keepalive.
-    // String.fromCharCode on constants is folded by the build, and so is the rest but the derived client id.
-    return send(
-      short(
-        0x10,
-        "\0\x04MQTT\x04" +
-          String.fromCharCode((CONFIG.mqttUsername !== undefined || CONFIG.mqttPassword !== undefined ? 128 : 0) | (CONFIG.mqttPassword !== undefined ? 64 : 0) | 0x26, CONFIG.keepalive >> 8, CONFIG.keepalive & 255) +
-          (CONFIG.clientId !== undefined
-            ? String.fromCharCode(0, CONFIG.clientId.length) + CONFIG.clientId
-            : // Without one configured, a valid MQTT 3.1.1 client id (1-23 of [0-9a-zA-Z]) from the serial number.
-              short(0, ("led" + getSerial().replace(/[\W_]/g, "")).substr(0, 23))) +
-          String.fromCharCode(0, (CONFIG.baseTopic + Topic.Availability).length) +
-          CONFIG.baseTopic +
-          Topic.Availability +
-          "\0\x07offline" +
-          // A password without a user name goes with an empty one: 3.1.1 allows no password alone [MQTT-3.1.2-22].
-          (CONFIG.mqttUsername !== undefined || CONFIG.mqttPassword !== undefined ? String.fromCharCode(0, (CONFIG.mqttUsername ?? "").length) + (CONFIG.mqttUsername ?? "") : "") +
-          (CONFIG.mqttPassword !== undefined ? String.fromCharCode(0, CONFIG.mqttPassword.length) + CONFIG.mqttPassword : ""),
-      ),
-    );
-  }
   // Any bytes from the broker, a skipped packet's too, show the link is alive.
   pingSent = 0;
-  buffered += toSkip > 0 ? (event as string).substr(toSkip) : event;
-  toSkip -= (event as string).length;
+  buffered += toSkip > 0 ? event.substr(toSkip) : event;
+  toSkip -= event.length;
   while (socket) {
     const first = buffered.charCodeAt(0);
     let length = 0;
@@ -199,7 +176,29 @@ function connect() {
   // The deadline for the TCP connect and the CONNACK together.
   countdown = Delay.ConnackSeconds;
   try {
-    socket = (require("net") as EspruinoNet).connect({ host: CONFIG.mqttHost, port: CONFIG.mqttPort }, receive);
+    socket = (require("net") as EspruinoNet).connect({ host: CONFIG.mqttHost, port: CONFIG.mqttPort });
+    // CONNECT at once: Espruino holds what is written until the link is up (seen on the interpreter; in its source,
+    // a socket not yet connected takes nothing on ESP8266, ESP32 and Linux, and is tried again).
+    // Protocol MQTT level 4; flags: user name, password, Will retained at QoS 0, clean session; keepalive.
+    // String.fromCharCode on constants is folded by the build, and so is the rest but the derived client id.
+    socket.write(
+      short(
+        0x10,
+        "\0\x04MQTT\x04" +
+          String.fromCharCode((CONFIG.mqttUsername !== undefined || CONFIG.mqttPassword !== undefined ? 128 : 0) | (CONFIG.mqttPassword !== undefined ? 64 : 0) | 0x26, CONFIG.keepalive >> 8, CONFIG.keepalive & 255) +
+          (CONFIG.clientId !== undefined
+            ? String.fromCharCode(0, CONFIG.clientId.length) + CONFIG.clientId
+            : // Without one configured, a valid MQTT 3.1.1 client id (1-23 of [0-9a-zA-Z]) from the serial number.
+              short(0, ("led" + getSerial().replace(/[\W_]/g, "")).substr(0, 23))) +
+          String.fromCharCode(0, (CONFIG.baseTopic + Topic.Availability).length) +
+          CONFIG.baseTopic +
+          Topic.Availability +
+          "\0\x07offline" +
+          // A password without a user name goes with an empty one: 3.1.1 allows no password alone [MQTT-3.1.2-22].
+          (CONFIG.mqttUsername !== undefined || CONFIG.mqttPassword !== undefined ? String.fromCharCode(0, (CONFIG.mqttUsername ?? "").length) + (CONFIG.mqttUsername ?? "") : "") +
+          (CONFIG.mqttPassword !== undefined ? String.fromCharCode(0, CONFIG.mqttPassword.length) + CONFIG.mqttPassword : ""),
+      ),
+    );
     socket.on("data", receive);
     socket.on("end", receive);
   } catch (error) {
