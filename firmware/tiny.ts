@@ -47,7 +47,7 @@ let toSkip: number;
  * keepalive; a link up for 10 s counts as stable (the backoff starts afresh).
  */
 let connected: number | undefined;
-/** A PINGREQ went out and no byte has come from the broker since. */
+/** Not 0: a PINGREQ went out and no byte has come from the broker since. */
 let pingSent: number;
 /** The most seconds the next reconnect waits: 1 at start and after a stable connection, doubling with each failure. */
 let backoff: number;
@@ -68,9 +68,10 @@ function short(first: number, body: string) {
   return String.fromCharCode(first, body.length) + body;
 }
 
+/** Sends where connected (CONNACK came; so `socket` is the link), and drops the link if the write fails. */
 function send(bytes: string) {
   try {
-    if (socket) socket.write(bytes);
+    if (connected) (socket as EspruinoSocket).write(bytes);
   } catch {
     drop("write failed");
   }
@@ -79,7 +80,7 @@ function send(bytes: string) {
 /** The state, as a retained QoS 0 PUBLISH. */
 function report() {
   reportPending = 0;
-  if (connected) send(short(0x31, short(0, CONFIG.baseTopic + Topic.State) + (isOn ? "on" : "off")));
+  send(short(0x31, short(0, CONFIG.baseTopic + Topic.State) + (isOn ? "on" : "off")));
 }
 
 /**
@@ -223,12 +224,9 @@ setInterval(() => {
   if (connected) {
     // Every half keepalive, rounded up (none with keepalive 0), a PINGREQ, or a drop if the last one went unanswered.
     if (!(connected++ % ((CONFIG.keepalive + 1) >> 1)) && CONFIG.keepalive) {
-      if (pingSent) drop("no PINGRESP");
-      else {
-        pingSent = 1;
-        // PINGREQ (packet.ts's FixedPacket.Pingreq: importing packet.ts would bring its `chr` along).
-        send("\xc0\0");
-      }
+      if (pingSent++) drop("no PINGRESP");
+      // PINGREQ (packet.ts's FixedPacket.Pingreq: importing packet.ts would bring its `chr` along).
+      else send("\xc0\0");
     }
     // Up for 10 s: the connection counts as stable, and the backoff starts afresh (keepalive or not).
     if (connected > Delay.StableSeconds) backoff = 1;
