@@ -91,84 +91,89 @@ function report() {
 function receive(this: unknown, event?: string) {
   // An event of a socket dropped before (its listeners stay on it): the link it speaks of is gone.
   if (this != socket) return;
-  if (!event) return drop("closed");
-  // Any bytes from the broker, a skipped packet's too, show the link is alive.
-  pingSent = 0;
-  buffered += toSkip > 0 ? event.substr(toSkip) : event;
-  toSkip -= event.length;
-  while (socket) {
-    const first = buffered.charCodeAt(0);
-    let length = 0;
-    let at = 1;
-    let digit;
-    // The remaining length: 7 bits a byte, low first, at most 4 bytes. Reading past the end gives NaN: it ends the
-    // loop, and makes the length NaN (no skip below, and a wait for more bytes).
-    do {
-      if (at > 4) return drop(BAD_PACKET + first);
-      digit = buffered.charCodeAt(at);
-      length += (digit % 128) * (1 << (7 * at++ - 7));
-    } while (digit & 128);
-    const total = at + length;
-    if (total > CONFIG.maxPacketSize) {
-      // Skipped as its bytes arrive, never buffered whole.
-      toSkip = total - buffered.length;
-      buffered = buffered.substr(total);
-      log("skipped a packet of " + total + " bytes");
-    } else {
-      // Not all of it here yet (or not even its length: NaN).
-      if (!(total <= buffered.length)) return;
-      const body = buffered.substr(at, length);
-      // The packet's type and flags, then what follows its remaining length.
-      const key = buffered[0] + body;
-      buffered = buffered.substr(total);
-      if (!connected) {
-        // CONNACK: accepted (session present must be 0 after a clean-session CONNECT [MQTT-3.2.2-1]), or refused:
-        // " \0" (0x20 0x00) and its code.
-        if (key != " \0\0") {
-          return drop(/^ \0[^]$/.test(key) ? "refused, code " + body.charCodeAt(1) : BAD_PACKET + first);
-        }
-        connected = 1;
-        log("MQTT connected");
-        // SUBSCRIBE (the base topic at QoS 0), then online, retained: one constant string.
-        send(
-          String.fromCharCode(0x82, CONFIG.baseTopic.length + 5) +
-            PacketId.Subscribe +
-            String.fromCharCode(0, CONFIG.baseTopic.length) +
-            CONFIG.baseTopic +
-            "\0" +
-            String.fromCharCode(0x31, 8 + (CONFIG.baseTopic + Topic.Availability).length) +
-            String.fromCharCode(0, (CONFIG.baseTopic + Topic.Availability).length) +
-            CONFIG.baseTopic +
-            Topic.Availability +
-            "online",
-        );
-        report();
-      } else if (first >> 1 == 0x18) {
-        // PUBLISH at QoS 0 (0x30, 0x31: DUP 0, retain either): acted on where its topic is the base topic.
-        // Any other topic (which no broker sends here: the one subscription is this exact topic) is ignored.
-        if (!body.indexOf(short(0, CONFIG.baseTopic))) {
-          const payload = body.substr(CONFIG.baseTopic.length + 2);
-          let command = parseCommand(payload);
-          if (CONFIG.jsonCommands && command < 0) {
-            // Without brightness a JSON command always holds a state: [state, -1].
-            const json = parseJsonCommand(payload);
-            if (json) command = json[0] as Command;
+  if (event) {
+    // Any bytes from the broker, a skipped packet's too, show the link is alive.
+    pingSent = 0;
+    buffered += toSkip > 0 ? event.substr(toSkip) : event;
+    toSkip -= event.length;
+    while (socket) {
+      const first = buffered.charCodeAt(0);
+      let length = 0;
+      let at = 1;
+      let digit;
+      // The remaining length: 7 bits a byte, low first, at most 4 bytes. Reading past the end gives NaN: it ends the
+      // loop, and makes the length NaN (no skip below, and a wait for more bytes).
+      do {
+        if (at > 4) return drop(BAD_PACKET + first);
+        digit = buffered.charCodeAt(at);
+        length += (digit % 128) * (1 << (7 * at++ - 7));
+      } while (digit & 128);
+      const total = at + length;
+      if (total > CONFIG.maxPacketSize) {
+        // Skipped as its bytes arrive, never buffered whole.
+        toSkip = total - buffered.length;
+        buffered = buffered.substr(total);
+        log("skipped a packet of " + total + " bytes");
+      } else {
+        // Not all of it here yet (or not even its length: NaN).
+        if (!(total <= buffered.length)) return;
+        const body = buffered.substr(at, length);
+        // The packet's type and flags, then what follows its remaining length.
+        const key = buffered[0] + body;
+        buffered = buffered.substr(total);
+        if (!connected) {
+          // CONNACK: accepted (session present must be 0 after a clean-session CONNECT [MQTT-3.2.2-1]), or refused:
+          // " \0" (0x20 0x00) and its code.
+          if (key != " \0\0") {
+            return drop(/^ \0[^]$/.test(key) ? "refused, code " + body.charCodeAt(1) : BAD_PACKET + first);
           }
-          if (command < 0) {
-            log("refused " + JSON.stringify(payload.substr(0, 16)) + (payload[16] ? "..." : "") + " on " + CONFIG.baseTopic);
-          } else {
-            // Off 0, on 1, toggle 2.
-            isOn = command > Command.On ? !isOn : command;
-            digitalWrite(CONFIG.ledPin, CONFIG.ledActiveLow ? !isOn : isOn);
-            // One report per burst of commands: the last state is the one that counts. A timer's id is never 0.
-            reportPending = reportPending || setTimeout(report);
+          connected = 1;
+          log("MQTT connected");
+          // SUBSCRIBE (the base topic at QoS 0), then online, retained: one constant string.
+          send(
+            String.fromCharCode(0x82, CONFIG.baseTopic.length + 5) +
+              PacketId.Subscribe +
+              String.fromCharCode(0, CONFIG.baseTopic.length) +
+              CONFIG.baseTopic +
+              "\0" +
+              String.fromCharCode(0x31, 8 + (CONFIG.baseTopic + Topic.Availability).length) +
+              String.fromCharCode(0, (CONFIG.baseTopic + Topic.Availability).length) +
+              CONFIG.baseTopic +
+              Topic.Availability +
+              "online",
+          );
+          report();
+        } else if (first >> 1 == 0x18) {
+          // PUBLISH at QoS 0 (0x30, 0x31: DUP 0, retain either): acted on where its topic is the base topic.
+          // Any other topic (which no broker sends here: the one subscription is this exact topic) is ignored.
+          if (!body.indexOf(short(0, CONFIG.baseTopic))) {
+            const payload = body.substr(CONFIG.baseTopic.length + 2);
+            let command = parseCommand(payload);
+            if (CONFIG.jsonCommands && command < 0) {
+              // Without brightness a JSON command always holds a state: [state, -1].
+              const json = parseJsonCommand(payload);
+              if (json) command = json[0] as Command;
+            }
+            if (command < 0) {
+              log(
+                "refused " + JSON.stringify(payload.substr(0, 16)) + (payload[16] ? "..." : "") + " on " + CONFIG.baseTopic,
+              );
+            } else {
+              // Off 0, on 1, toggle 2.
+              isOn = command > Command.On ? !isOn : command;
+              digitalWrite(CONFIG.ledPin, CONFIG.ledActiveLow ? !isOn : isOn);
+              // One report per burst of commands: the last state is the one that counts. A timer's id is never 0.
+              reportPending = reportPending || setTimeout(report);
+            }
           }
-        }
-      } else if (key == "\x90" + PacketId.Subscribe + "\x80") log("subscription refused: " + CONFIG.baseTopic);
-      // SUBACK granting QoS 0, PINGRESP: nothing to do. Anything else: a protocol error.
-      else if (key != "\x90" + PacketId.Subscribe + "\0" && key != "\xd0") return drop(BAD_PACKET + first);
+        } else if (key == "\x90" + PacketId.Subscribe + "\x80") log("subscription refused: " + CONFIG.baseTopic);
+        // SUBACK granting QoS 0, PINGRESP: nothing to do. Anything else: a protocol error.
+        else if (key != "\x90" + PacketId.Subscribe + "\0" && key != "\xd0") return drop(BAD_PACKET + first);
+      }
     }
   }
+  // 'end'.
+  else drop("closed");
 }
 
 function connect() {
