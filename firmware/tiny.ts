@@ -13,7 +13,7 @@
 //
 // Everything lives at the top level, in few functions, and one interval of a second counts down every deadline and
 // delay: on Espruino each function object and each timer costs RAM, and each byte of source is RAM too.
-import { Command, parseCommand, parseJsonCommand } from "./app/led";
+import { Command, parseCommand, parseJsonCommand, PlainCommand } from "./app/led";
 import { joinWifi } from "./board/wifi";
 import { Delay } from "./mqtt/delay";
 
@@ -148,7 +148,12 @@ function receive(this: unknown, event?: string) {
           // Any other topic (which no broker sends here: the one subscription is this exact topic) is ignored.
           if (!body.indexOf(short(0, CONFIG.baseTopic))) {
             const payload = body.substr(CONFIG.baseTopic.length + 2);
-            let command = parseCommand(payload);
+            // Without JSON commands parseCommand is written out here, its one use: the build drops the function.
+            let command: Command = CONFIG.jsonCommands
+              ? parseCommand(payload)
+              : payload.length > PlainCommand.Longest
+                ? Command.Invalid
+                : PlainCommand.Words.split(" ").indexOf(payload.trim().toLowerCase()) % 3;
             if (CONFIG.jsonCommands && command < 0) {
               // Without brightness a JSON command always holds a state: [state, -1].
               const json = parseJsonCommand(payload);

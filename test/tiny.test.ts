@@ -15,7 +15,8 @@ import { startAedesBroker, startMosquitto } from "./support/brokers.ts";
 import { bootBoard, type Board, until } from "./support/board.ts";
 import { makeCa } from "./support/certs.ts";
 import { FaultProxy } from "./support/fault-proxy.ts";
-import { packet, publish } from "./support/hostile-broker.ts";
+import { PLAIN_ACCEPTED, PLAIN_REFUSED } from "./support/commands.ts";
+import { HostileBroker, packet, publish } from "./support/hostile-broker.ts";
 import { type Phone, settledRetained } from "./support/phone.ts";
 import { consoleOf, TINY, tinyFixtures } from "./support/tiny.ts";
 
@@ -162,6 +163,45 @@ describe("the tiny firmware through Mosquitto", () => {
     crashed.sim.powerOff();
     await phone.waitFor("other/availability", "offline", mark);
     assert.equal(await settledRetained(broker.url, "other/availability", "offline"), "offline");
+  });
+});
+
+describe("the tiny firmware without JSON commands, which writes parseCommand out", () => {
+  let broker: HostileBroker;
+  let board: Board;
+  before(async () => {
+    broker = await HostileBroker.start();
+    board = await boot({ mqttUrl: broker.url, clientId: "tinyplain" });
+    await until("the subscription", () => broker.current?.subscribed === true, 10_000, consoleOf(board));
+  });
+  after(async () => {
+    board?.sim.powerOff();
+    await broker?.close();
+  });
+
+  /** Sends `payload` (its bytes as written), then "sync", and returns the console lines up to sync's refusal. */
+  async function said(payload: string) {
+    const mark = board.lines.length;
+    broker.send(publish("led", Buffer.from(payload, "latin1")));
+    broker.send(publish("led", "sync"));
+    await board.line('refused "sync" on led', mark);
+    return board.lines.slice(mark, -1);
+  }
+
+  test("parseCommand's table: each accepted payload switches the LED as it says, each refused one is refused", async () => {
+    let level = board.sim.pinValue("D2")!;
+    for (const [payload, command] of PLAIN_ACCEPTED) {
+      level = command == 2 ? 1 - level : command;
+      assert.deepEqual(await said(payload), [], JSON.stringify(payload));
+      assert.equal(board.sim.pinValue("D2"), level, JSON.stringify(payload));
+    }
+    for (const [payload, why] of PLAIN_REFUSED) {
+      const lines = await said(payload);
+      assert.equal(lines.length, 1, `${why}: ${lines.join("\n")}`);
+      assert.match(lines[0]!, /^refused ".*"(\.\.\.)? on led$/, why);
+      assert.equal(board.sim.pinValue("D2"), level, why);
+    }
+    assert.deepEqual(board.uncaught, []);
   });
 });
 
