@@ -54,10 +54,11 @@ let backoff: number;
 let running: number;
 /**
  * Seconds until the next step while not connected (the interval below): connect, or drop the link that has not said
- * CONNACK. Below 1, nothing is due.
+ * CONNACK. Below 1, nothing is due. Set by start() (by connect(), or to 0 while WiFi joins).
  */
-let countdown = 0;
-let isOn: boolean | number;
+let countdown: number;
+/** The LED pin's level: the LED is on where it is high, or low where the LED is active-low. */
+let level: boolean | number;
 let reportPending: number;
 
 /**
@@ -80,7 +81,7 @@ function send(bytes: string) {
 /** The state, as a retained QoS 0 PUBLISH. */
 function report() {
   reportPending = 0;
-  send(short(0x31, short(0, CONFIG.baseTopic + Topic.State) + (isOn ? "on" : "off")));
+  send(short(0x31, short(0, CONFIG.baseTopic + Topic.State) + (CONFIG.ledActiveLow ? (level ? "off" : "on") : level ? "on" : "off")));
 }
 
 /**
@@ -148,25 +149,28 @@ function receive(this: unknown, event?: string) {
           // Any other topic (which no broker sends here: the one subscription is this exact topic) is ignored.
           if (!body.indexOf(short(0, CONFIG.baseTopic))) {
             const payload = body.substr(CONFIG.baseTopic.length + 2);
-            // Without JSON commands parseCommand is written out here, its one use: the build drops the function.
-            let command: Command = CONFIG.jsonCommands
-              ? parseCommand(payload)
-              : payload.length > PlainCommand.Longest
-                ? Command.Invalid
-                : PlainCommand.Words.split(" ").indexOf(payload.trim().toLowerCase()) % 3;
-            if (CONFIG.jsonCommands && command < 0) {
-              // Without brightness a JSON command always holds a state: [state, -1].
-              const json = parseJsonCommand(payload);
-              if (json) command = json[0] as Command;
+            let command!: Command;
+            if (CONFIG.jsonCommands) {
+              command = parseCommand(payload);
+              if (command < 0) {
+                // Without brightness a JSON command always holds a state: [state, -1].
+                const json = parseJsonCommand(payload);
+                if (json) command = json[0] as Command;
+              }
             }
-            if (command < 0) {
+            // Without JSON commands parseCommand is written out here, its one use (the build drops the function): a
+            // payload longer than PlainCommand.Longest is refused unread.
+            if (
+              CONFIG.jsonCommands
+                ? command < 0
+                : payload[PlainCommand.Longest] || (command = PlainCommand.Words.split(" ").indexOf(payload.trim().toLowerCase()) % 3) < 0
+            ) {
               log(
                 "refused " + JSON.stringify(payload.substr(0, 16)) + (payload[16] ? "..." : "") + " on " + CONFIG.baseTopic,
               );
             } else {
-              // Off 0, on 1, toggle 2.
-              isOn = command > Command.On ? !isOn : command;
-              digitalWrite(CONFIG.ledPin, CONFIG.ledActiveLow ? !isOn : isOn);
+              // Off 0, on 1, toggle 2 (flips the level).
+              digitalWrite(CONFIG.ledPin, (level = command > Command.On ? !level : CONFIG.ledActiveLow ? !command : command));
               // One report per burst of commands: the last state is the one that counts. A timer's id is never 0.
               reportPending = reportPending || setTimeout(report);
             }
@@ -213,7 +217,8 @@ function connect() {
     socket.on("data", receive);
     socket.on("end", receive);
   } catch (error) {
-    drop("cannot connect: " + ((error as Error).message || error));
+    // Whatever Espruino throws has a message (jsExceptionHere makes an error object of every kind it raises).
+    drop("cannot connect: " + (error as Error).message);
   }
 }
 
@@ -250,11 +255,13 @@ setInterval(() => {
 function start() {
   if (running) return;
   running = backoff = 1;
-  isOn = reportPending = 0;
-  digitalWrite(CONFIG.ledPin, CONFIG.ledActiveLow ? 1 : 0);
+  // The LED off (and the state afresh).
+  digitalWrite(CONFIG.ledPin, (level = CONFIG.ledActiveLow ? ((reportPending = 0), 1) : (reportPending = 0)));
   // With no SSID the board uses whatever network it has (saved WiFi settings, Ethernet).
-  if (CONFIG.wifiSsid !== undefined) joinWifi(CONFIG.wifiSsid, CONFIG.wifiPassword, log, connect);
-  else connect();
+  if (CONFIG.wifiSsid !== undefined) {
+    countdown = 0;
+    joinWifi(CONFIG.wifiSsid, CONFIG.wifiPassword, log, connect);
+  } else connect();
 }
 
 // As main.ts: start on load and on 'init' (code saved with save()), stop on 'kill' (before save(), reset(), load()).

@@ -205,6 +205,41 @@ describe("the tiny firmware without JSON commands, which writes parseCommand out
   });
 });
 
+describe("the tiny firmware with an active-low LED", () => {
+  let broker: Awaited<ReturnType<typeof startMosquitto>>;
+  let board: Board;
+  let phone: Phone;
+  before(async () => {
+    broker = await startMosquitto();
+    board = await boot({ mqttUrl: broker.url, clientId: "tinylow", baseTopic: "low", ledActiveLow: true });
+    await board.line("MQTT connected");
+    phone = await watch(broker.url, ["low/#"]);
+  });
+  after(async () => {
+    board?.sim.powerOff();
+    await broker?.stop();
+  });
+
+  test("the pin is high while the LED is off, low while it is on, and the state says which", async () => {
+    assert.equal(await settledRetained(broker.url, "low/state", "off"), "off");
+    assert.equal(board.sim.pinValue("D2"), 1);
+    const steps: Array<[payload: string, pin: number, state: string]> = [
+      ["on", 0, "on"],
+      ["toggle", 1, "off"],
+      ["off", 1, "off"],
+      ["toggle", 0, "on"],
+      ["on", 0, "on"],
+      ["0", 1, "off"],
+    ];
+    for (const [payload, pin, state] of steps) {
+      const from = phone.seen.length;
+      await phone.publish("low", payload);
+      await phone.waitFor("low/state", state, from);
+      assert.equal(board.sim.pinValue("D2"), pin, payload);
+    }
+  });
+});
+
 describe("the tiny firmware with credentials (Mosquitto with a password file)", () => {
   const dir = mkdtempSync(join(tmpdir(), "tiny-auth-"));
   /** With user `longest` and client id `tinylongest` the CONNECT is 127 bytes, the most one length byte holds. */
