@@ -49,9 +49,11 @@ let toSkip: number;
 let connected: number | undefined;
 /** Not 0: a PINGREQ went out and no byte has come from the broker since. */
 let pingSent: number;
-/** The most seconds the next reconnect waits: 1 at start and after a stable connection, doubling with each failure. */
+/**
+ * The most seconds the next reconnect waits: 1 at start and after a stable connection, doubling with each failure.
+ * 0 while stopped (doubled, it stays 0): that is how the firmware knows it is stopped.
+ */
 let backoff: number;
-let running: number;
 /**
  * Seconds until the next step while not connected (the interval below): connect, or drop the link that has not said
  * CONNACK. Below 1, nothing is due. Set by start() (by connect(), or to 0 while WiFi joins).
@@ -229,9 +231,9 @@ function drop(reason: string) {
   // Full jitter: 1 to `backoff` ticks (whole seconds, as the interval counts). A refusal comes just after the tick
   // that connected, so attempts stay at least a second apart; a link that dies mid-tick is retried within the
   // second. The backoff doubles up to the cap. Stopped: 0, and the countdown never reaches 0 again.
-  countdown = running && (1 + Math.random() * backoff) | 0;
+  countdown = backoff && (1 + Math.random() * backoff) | 0;
   backoff = 2 * backoff < CONFIG.reconnectMaxSeconds ? 2 * backoff : CONFIG.reconnectMaxSeconds;
-  log("MQTT: " + reason + (running ? "; retry in " + countdown + " s" : ""));
+  log("MQTT: " + reason + (backoff ? "; retry in " + countdown + " s" : ""));
 }
 
 /** Every second: a PINGREQ where one is due, or whatever the countdown has come to (see `countdown`). */
@@ -253,8 +255,8 @@ setInterval(() => {
 
 /** At power-up, and again after a stop (save() stops, then starts the saved image): the LED off, as at boot. */
 function start() {
-  if (running) return;
-  running = backoff = 1;
+  if (backoff) return;
+  backoff = 1;
   // The LED off (and the state afresh).
   digitalWrite(CONFIG.ledPin, (level = CONFIG.ledActiveLow ? ((reportPending = 0), 1) : (reportPending = 0)));
   // With no SSID the board uses whatever network it has (saved WiFi settings, Ethernet).
@@ -272,7 +274,7 @@ E.on("init", start);
  * interpreter), so the broker sends the Will, `offline`. Sending no DISCONNECT keeps it so, should that change.
  */
 E.on("kill", () => {
-  running = 0;
+  backoff = 0;
   drop("stopped");
 });
 start();
