@@ -31,6 +31,13 @@ declare function setWatch(
 ): number;
 
 declare const console: { log(...values: unknown[]): void };
+/** console.log under a shorter name: on Espruino both are jswrap_print. */
+declare function print(...values: unknown[]): void;
+
+interface String {
+  /** The first char's code, as with 0 (an absent index is 0 in the spec, and on the interpreter). */
+  charCodeAt(): number;
+}
 
 /** Base64 to a binary string (one char per byte). */
 declare function atob(base64: string): string;

@@ -31,7 +31,8 @@ const enum PacketId {
   Subscribe = "id",
 }
 
-const log: (message: string) => void = console.log;
+/** console.log: Espruino's print is the same function (jswrap_print), under a shorter name. */
+const log: (message: string) => void = print;
 /** Why a link is dropped on a packet no broker may send here (with its first byte). */
 const BAD_PACKET = "bad packet, first byte ";
 
@@ -100,7 +101,7 @@ function receive(this: unknown, event?: string) {
     buffered += toSkip > 0 ? event.substr(toSkip) : event;
     toSkip -= event.length;
     while (socket) {
-      const first = buffered.charCodeAt(0);
+      const first = buffered.charCodeAt();
       let length = 0;
       let at = 1;
       let digit;
