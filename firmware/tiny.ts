@@ -31,8 +31,11 @@ const enum PacketId {
   Subscribe = "id",
 }
 
-/** console.log: Espruino's print is the same function (jswrap_print), under a shorter name. */
-const log: (message: string) => void = print;
+/**
+ * console.log: Espruino's print is the same function (jswrap_print), under a shorter name. Its arguments are printed
+ * with a space between them (a line's parts are passed so where that is shorter).
+ */
+const log: (...parts: (string | number)[]) => void = print;
 /** Why a link is dropped on a packet no broker may send here (with its first byte). */
 const BAD_PACKET = "bad packet, first byte ";
 
@@ -117,7 +120,7 @@ function receive(this: unknown, event?: string) {
         // Skipped as its bytes arrive, never buffered whole.
         toSkip = total - buffered.length;
         buffered = buffered.substr(total);
-        log("skipped a packet of " + total + " bytes");
+        log("skipped a packet of", total, "bytes");
       } else {
         // Not all of it here yet (or not even its length: NaN).
         if (!(total <= buffered.length)) return;
@@ -168,9 +171,7 @@ function receive(this: unknown, event?: string) {
                 ? command < 0
                 : payload[PlainCommand.Longest] || (command = PlainCommand.Words.split(" ").indexOf(payload.trim().toLowerCase()) % 3) < 0
             ) {
-              log(
-                "refused " + JSON.stringify(payload.substr(0, 16)) + (payload[16] ? "..." : "") + " on " + CONFIG.baseTopic,
-              );
+              log("refused", JSON.stringify(payload.substr(0, 16)) + (payload[16] ? "..." : ""), "on " + CONFIG.baseTopic);
             } else {
               // Off 0, on 1, toggle 2 (flips the level).
               digitalWrite(CONFIG.ledPin, (level = command > Command.On ? !level : CONFIG.ledActiveLow ? !command : command));
@@ -234,7 +235,7 @@ function drop(reason: string) {
   // second. The backoff doubles up to the cap. Stopped: 0, and the countdown never reaches 0 again.
   countdown = backoff && (1 + Math.random() * backoff) | 0;
   backoff = 2 * backoff < CONFIG.reconnectMaxSeconds ? 2 * backoff : CONFIG.reconnectMaxSeconds;
-  log("MQTT: " + reason + (backoff ? "; retry in " + countdown + " s" : ""));
+  log("MQTT:", reason + (backoff ? "; retry in " + countdown + " s" : ""));
 }
 
 /** Every second: a PINGREQ where one is due, or whatever the countdown has come to (see `countdown`). */
