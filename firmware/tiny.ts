@@ -124,15 +124,14 @@ function receive(this: unknown, event?: string) {
       } else {
         // Not all of it here yet (or not even its length: NaN).
         if (!(total <= buffered.length)) return;
-        const body = buffered.substr(at, length);
-        // The packet's type and flags, then what follows its remaining length.
-        const key = buffered[0] + body;
+        // The packet's type and flags, then its body (what follows its remaining length).
+        const key = buffered[0] + buffered.substr(at, length);
         buffered = buffered.substr(total);
         if (!connected) {
           // CONNACK: accepted (session present must be 0 after a clean-session CONNECT [MQTT-3.2.2-1]), or refused:
           // " \0" (0x20 0x00) and its code.
           if (key != " \0\0") {
-            return drop(/^ \0[^]$/.test(key) ? "refused, code " + body.charCodeAt(1) : BAD_PACKET + first);
+            return drop(/^ \0[^]$/.test(key) ? "refused, code " + key.charCodeAt(2) : BAD_PACKET + first);
           }
           connected = 1;
           log("MQTT connected");
@@ -153,8 +152,9 @@ function receive(this: unknown, event?: string) {
         } else if (first >> 1 == 0x18) {
           // PUBLISH at QoS 0 (0x30, 0x31: DUP 0, retain either): acted on where its topic is the base topic.
           // Any other topic (which no broker sends here: the one subscription is this exact topic) is ignored.
-          if (!body.indexOf(short(0, CONFIG.baseTopic))) {
-            const payload = body.substr(CONFIG.baseTopic.length + 2);
+          // (The topic's length bytes begin with 0: found at 1, never at 0, where the first byte is.)
+          if (key.indexOf(short(0, CONFIG.baseTopic)) == 1) {
+            const payload = key.substr(CONFIG.baseTopic.length + 3);
             let command!: Command;
             if (CONFIG.jsonCommands) {
               command = parseCommand(payload);
@@ -259,8 +259,8 @@ setInterval(() => {
 function start() {
   if (backoff) return;
   backoff = 1;
-  // The LED off (and the state afresh).
-  digitalWrite(CONFIG.ledPin, (level = CONFIG.ledActiveLow ? ((reportPending = 0), 1) : (reportPending = 0)));
+  // The LED off. (reportPending needs no reset: a report timer pending at a stop survives save() and fires.)
+  digitalWrite(CONFIG.ledPin, (level = CONFIG.ledActiveLow ? 1 : 0));
   // With no SSID the board uses whatever network it has (saved WiFi settings, Ethernet).
   if (CONFIG.wifiSsid !== undefined) {
     countdown = 0;
