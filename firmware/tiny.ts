@@ -226,8 +226,18 @@ function connect() {
   }
 }
 
-/** Ends the link (if any) and, unless stopped, reconnects after a backoff: 1 s doubling to the cap, with jitter. */
-function drop(reason: string) {
+/**
+ * Ends the link (if any) and, unless stopped, reconnects after a backoff: 1 s doubling to the cap, with jitter.
+ * Called with no reason, it is E's 'kill' handler: a stop (reset, save, load), with no reconnect. Nothing is said to
+ * the broker: Espruino closes its sockets right after the 'kill' handlers, before what they write is sent (seen on
+ * the real interpreter), so the broker sends the Will, `offline`. Sending no DISCONNECT keeps it so, should that
+ * change. (One function for both: each function object costs RAM.)
+ */
+function drop(reason?: string) {
+  if (!reason) {
+    backoff = 0;
+    reason = "stopped";
+  }
   if (socket) socket.end();
   socket = connected = 0;
   // Full jitter: 1 to `backoff` ticks (whole seconds, as the interval counts). A refusal comes just after the tick
@@ -270,13 +280,5 @@ function start() {
 
 // As main.ts: start on load and on 'init' (code saved with save()), stop on 'kill' (before save(), reset(), load()).
 E.on("init", start);
-/**
- * A stop (reset, save, load): no reconnect, and the state starts afresh. Nothing is said to the broker: Espruino
- * closes its sockets right after the 'kill' handlers, before what they write is sent (seen on the real
- * interpreter), so the broker sends the Will, `offline`. Sending no DISCONNECT keeps it so, should that change.
- */
-E.on("kill", () => {
-  backoff = 0;
-  drop("stopped");
-});
+E.on("kill", drop);
 start();
