@@ -96,7 +96,9 @@ export function firmwareBuildOptions(config, entry = firmwareEntry(config), swit
     format: "cjs",
     platform: "neutral",
     target: "es2015",
-    supported: { "nullish-coalescing": true, "optional-catch-binding": true },
+    // No template literals: esbuild would write a string holding a newline (a folded length byte of 10, say) as one
+    // with the newline raw, and the upload goes line by line. Firmware sources have none to lower.
+    supported: { "nullish-coalescing": true, "optional-catch-binding": true, "template-literal": false },
     minify: true,
     mangleProps: new RegExp(`^(${MANGLED_PROPERTIES.join("|")})$`),
     legalComments: "none",

@@ -9,7 +9,8 @@ declare function getTime(): number;
 /** The board's serial number, e.g. "5ccf7f00-0abc1234". */
 declare function getSerial(): string;
 
-declare function setTimeout(callback: () => void, ms: number): number;
+/** Without `ms`, as with 0 (seen on the real interpreter). An id is never 0 (from the source). */
+declare function setTimeout(callback: () => void, ms?: number): number;
 declare function setInterval(callback: () => void, ms: number): number;
 /** Called without an id it clears every timer, and with undefined it throws: always pass a real id. */
 declare function clearTimeout(id: number): void;
@@ -30,6 +31,13 @@ declare function setWatch(
 ): number;
 
 declare const console: { log(...values: unknown[]): void };
+/** console.log under a shorter name: on Espruino both are jswrap_print. */
+declare function print(...values: unknown[]): void;
+
+interface String {
+  /** The first char's code, as with 0 (an absent index is 0 in the spec, and on the interpreter). */
+  charCodeAt(): number;
+}
 
 /** Base64 to a binary string (one char per byte). */
 declare function atob(base64: string): string;
@@ -57,7 +65,7 @@ interface EspruinoNet {
    * synchronously. Events: 'data' (a string), 'end' (no argument; always once, before 'close', whatever closed it),
    * 'close' (hadError, a boolean), 'error' (an object with code and message).
    */
-  connect(options: { host: string; port: number }, onConnect: (socket: EspruinoSocket) => void): EspruinoSocket;
+  connect(options: { host: string; port: number }, onConnect?: (socket: EspruinoSocket) => void): EspruinoSocket;
 }
 
 /**

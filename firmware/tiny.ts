@@ -13,10 +13,9 @@
 //
 // Everything lives at the top level, in few functions, and one interval of a second counts down every deadline and
 // delay: on Espruino each function object and each timer costs RAM, and each byte of source is RAM too.
-import { Command, parseCommand, parseJsonCommand } from "./app/led";
+import { Command, parseCommand, parseJsonCommand, PlainCommand } from "./app/led";
 import { joinWifi } from "./board/wifi";
-import { Delay } from "./mqtt/client";
-import { chr, FixedPacket } from "./mqtt/packet";
+import { Delay } from "./mqtt/delay";
 
 /** Where the device says it is online (retained), and where its Will says offline. */
 const enum Topic {
@@ -24,154 +23,170 @@ const enum Topic {
   Availability = "/availability",
 }
 
-const log: (message: string) => void = console.log;
+/**
+ * The SUBSCRIBE's packet id, 0x6964: any id but 0 will do, and two printable bytes take 2 bytes of the bundle where
+ * "\0\x01" takes 6.
+ */
+const enum PacketId {
+  Subscribe = "id",
+}
+
+/**
+ * console.log: Espruino's print is the same function (jswrap_print), under a shorter name. Its arguments are printed
+ * with a space between them (a line's parts are passed so where that is shorter).
+ */
+const log: (...parts: (string | number)[]) => void = print;
 /** Why a link is dropped on a packet no broker may send here (with its first byte). */
 const BAD_PACKET = "bad packet, first byte ";
 
-/** The open (or opening) link; undefined between connections. */
-let socket: EspruinoSocket | undefined;
+/** The open (or opening) link; 0 (or undefined, before the first) between connections. */
+let socket: EspruinoSocket | 0 | undefined;
 // The state below without an initial value gets one before its first use (connect, start): no bytes spent on it.
 /** Bytes of a packet not yet whole, and how many bytes of an oversized one are still to be skipped. */
 let buffered: string;
 let toSkip: number;
-let connected: boolean | undefined;
-/** A PINGREQ went out and no byte has come from the broker since. */
-let pingSent: boolean;
-/** The most seconds the next reconnect waits: 1 at start and after a stable connection, doubling with each failure. */
-let backoff: number;
-/** Seconds until the connection counts as stable (the backoff starts afresh), counted down while connected. */
-let untilStable: number;
-let running: boolean | undefined;
+// Flags are 0 or 1 (or truthy): a number is a byte shorter than a boolean in the bundle.
 /**
- * Seconds until the next step (the interval below): connect, or drop the link that has not said CONNACK, or send a
- * PINGREQ (or drop, if the last one went unanswered). Below 1, nothing is due.
+ * 0 until CONNACK, then 1 plus the ticks since: the interval below counts it, and sends a PINGREQ on it every half
+ * keepalive; a link up for 10 s counts as stable (the backoff starts afresh).
  */
-let countdown = 0;
-let isOn: boolean;
-let reportPending: boolean;
+let connected: number | undefined;
+/** Not 0: a PINGREQ went out and no byte has come from the broker since. */
+let pingSent: number;
+/**
+ * The most seconds the next reconnect waits: 1 at start and after a stable connection, doubling with each failure.
+ * 0 while stopped (doubled, it stays 0): that is how the firmware knows it is stopped.
+ */
+let backoff: number;
+/**
+ * Seconds until the next step while not connected (the interval below): connect, or drop the link that has not said
+ * CONNACK. Below 1, nothing is due. Set by start() (by connect(), or to 0 while WiFi joins).
+ */
+let countdown: number;
+/** The LED pin's level: the LED is on where it is high, or low where the LED is active-low. */
+let level: boolean | number;
+let reportPending: number;
 
 /**
  * A packet whose remaining length fits one byte: the build picks this firmware only where every packet it sends is
  * that short (`tinyFirmwareGaps`). With 0 for `first`, a string field (its two length bytes, then the bytes).
  */
 function short(first: number, body: string) {
-  return chr(first, body.length) + body;
+  return String.fromCharCode(first, body.length) + body;
 }
 
+/** Sends where connected (CONNACK came; so `socket` is the link), and drops the link if the write fails. */
 function send(bytes: string) {
-  if (socket) {
-    try {
-      socket.write(bytes);
-    } catch {
-      drop("write failed");
-    }
+  try {
+    if (connected) (socket as EspruinoSocket).write(bytes);
+  } catch {
+    drop("write failed");
   }
 }
 
-/** A retained QoS 0 PUBLISH to <base><subtopic>. */
-function publish(subtopic: string, payload: string) {
-  send(short(0x31, short(0, CONFIG.baseTopic + subtopic) + payload));
-}
-
+/** The state, as a retained QoS 0 PUBLISH. */
 function report() {
-  reportPending = false;
-  if (connected) publish(Topic.State, isOn ? "on" : "off");
+  reportPending = 0;
+  send(short(0x31, short(0, CONFIG.baseTopic + Topic.State) + (CONFIG.ledActiveLow ? (level ? "off" : "on") : level ? "on" : "off")));
 }
 
 /**
- * The socket's connect callback, 'data' and 'end' alike: the socket once open, a string of bytes, or nothing. Each
- * whole packet is checked against what a broker may send this client; anything else is a protocol error, after
- * which a client must close [MQTT-4.8.0-1].
+ * The socket's 'data' and 'end' alike: a string of bytes, or nothing; `this` is the socket. Each whole packet is
+ * checked against what a broker may send this client; anything else is a protocol error, after which a client must
+ * close [MQTT-4.8.0-1].
  */
-function receive(event?: string | EspruinoSocket) {
-  // An event Espruino queued before the drop that removed its listener: the link it speaks of is gone.
-  if (!socket) return;
-  if (!event) return drop("closed");
-  // The socket, on connect (a string of bytes has `substr`, the socket none).
-  if (!(event as string).substr) {
-    // CONNECT: protocol MQTT level 4; flags: user name, password, Will retained at QoS 0, clean session; keepalive.
-    return send(
-      short(
-        0x10,
-        "\0\x04MQTT\x04" +
-          chr((CONFIG.mqttUsername !== undefined || CONFIG.mqttPassword !== undefined ? 128 : 0) | (CONFIG.mqttPassword !== undefined ? 64 : 0) | 0x26, CONFIG.keepalive >> 8, CONFIG.keepalive & 255) +
-          // Without one configured, a valid MQTT 3.1.1 client id (1-23 of [0-9a-zA-Z]) from the serial number.
-          short(0, CONFIG.clientId ?? ("led" + getSerial().replace(/[^0-9a-zA-Z]/g, "")).substr(0, 23)) +
-          short(0, CONFIG.baseTopic + Topic.Availability) +
-          "\0\x07offline" +
-          // A password without a user name goes with an empty one: 3.1.1 allows no password alone [MQTT-3.1.2-22].
-          (CONFIG.mqttUsername !== undefined || CONFIG.mqttPassword !== undefined ? short(0, CONFIG.mqttUsername ?? "") : "") +
-          (CONFIG.mqttPassword !== undefined ? short(0, CONFIG.mqttPassword) : ""),
-      ),
-    );
-  }
-  // Any bytes from the broker, a skipped packet's too, show the link is alive.
-  pingSent = false;
-  const skip = toSkip;
-  toSkip -= (event as string).length;
-  buffered += skip > 0 ? (event as string).substr(skip) : event;
-  while (socket) {
-    const first = buffered.charCodeAt(0);
-    let length = 0;
-    let at = 1;
-    let digit = 128;
-    // The remaining length: 7 bits a byte, low first, at most 4 bytes.
-    while (digit & 128) {
-      if (at > 4) return drop(BAD_PACKET + first);
-      if (at >= buffered.length) return;
-      digit = buffered.charCodeAt(at);
-      length |= (digit & 127) << (7 * at++ - 7);
-    }
-    const total = at + length;
-    if (total > CONFIG.maxPacketSize) {
-      // Skipped as its bytes arrive, never buffered whole.
-      toSkip = total - buffered.length;
-      buffered = buffered.substr(total);
-      log("skipped a packet of " + total + " bytes");
-      continue;
-    }
-    if (buffered.length < total) return;
-    const body = buffered.substr(at, length);
-    // The packet's type and flags, then what follows its remaining length.
-    const key = buffered[0] + body;
-    buffered = buffered.substr(total);
-    if (!connected) {
-      // CONNACK: accepted (session present must be 0 after a clean-session CONNECT [MQTT-3.2.2-1]), or refused:
-      // " \0" (0x20 0x00) and its code.
-      if (key != " \0\0") return drop(/^ \0[^]$/.test(key) ? "refused, code " + body.charCodeAt(1) : BAD_PACKET + first);
-      connected = true;
-      untilStable = Delay.StableSeconds;
-      log("MQTT connected");
-      // The first PINGREQ in half a keepalive (none with keepalive 0: the countdown never reaches 0 again).
-      countdown = (CONFIG.keepalive + 1) >> 1;
-      // SUBSCRIBE (packet id 1, the base topic at QoS 0), then online and the state, both retained.
-      send(short(0x82, "\0\x01" + short(0, CONFIG.baseTopic) + "\0"));
-      publish(Topic.Availability, "online");
-      report();
-    } else if ((first & 0xfe) == 0x30) {
-      // PUBLISH at QoS 0 (DUP 0, retain either): acted on where its topic is the base topic.
-      // Any other topic (which no broker sends here: the one subscription is this exact topic) is ignored.
-      if (body.substr(0, CONFIG.baseTopic.length + 2) != short(0, CONFIG.baseTopic)) continue;
-      const payload = body.substr(CONFIG.baseTopic.length + 2);
-      let command = parseCommand(payload);
-      if (CONFIG.jsonCommands && command == Command.Invalid) {
-        // Without brightness a JSON command always holds a state: [state, -1].
-        const json = parseJsonCommand(payload);
-        if (json) command = json[0] as Command;
+function receive(this: unknown, event?: string) {
+  // An event of a socket dropped before (its listeners stay on it): the link it speaks of is gone.
+  if (this != socket) return;
+  if (event) {
+    // Any bytes from the broker, a skipped packet's too, show the link is alive.
+    pingSent = 0;
+    buffered += toSkip > 0 ? event.substr(toSkip) : event;
+    toSkip -= event.length;
+    while (socket) {
+      const first = buffered.charCodeAt();
+      let length = 0;
+      let at = 1;
+      let digit;
+      // The remaining length: 7 bits a byte, low first, at most 4 bytes. Reading past the end gives NaN: it ends the
+      // loop, and makes the length NaN (no skip below, and a wait for more bytes).
+      do {
+        if (at > 4) return drop(BAD_PACKET + first);
+        digit = buffered.charCodeAt(at);
+        length += (digit % 128) * (1 << (7 * at++ - 7));
+      } while (digit & 128);
+      const total = at + length;
+      if (total > CONFIG.maxPacketSize) {
+        // Skipped as its bytes arrive, never buffered whole.
+        toSkip = total - buffered.length;
+        buffered = buffered.substr(total);
+        log("skipped a packet of", total, "bytes");
+      } else {
+        // Not all of it here yet (or not even its length: NaN).
+        if (!(total <= buffered.length)) return;
+        // The packet's type and flags, then its body (what follows its remaining length).
+        const key = buffered[0] + buffered.substr(at, length);
+        buffered = buffered.substr(total);
+        if (!connected) {
+          // CONNACK: accepted (session present must be 0 after a clean-session CONNECT [MQTT-3.2.2-1]), or refused:
+          // " \0" (0x20 0x00) and its code.
+          if (key != " \0\0") {
+            return drop(/^ \0[^]$/.test(key) ? "refused, code " + key.charCodeAt(2) : BAD_PACKET + first);
+          }
+          connected = 1;
+          log("MQTT connected");
+          // SUBSCRIBE (the base topic at QoS 0), then online, retained: one constant string.
+          send(
+            String.fromCharCode(0x82, CONFIG.baseTopic.length + 5) +
+              PacketId.Subscribe +
+              String.fromCharCode(0, CONFIG.baseTopic.length) +
+              CONFIG.baseTopic +
+              "\0" +
+              String.fromCharCode(0x31, 8 + (CONFIG.baseTopic + Topic.Availability).length) +
+              String.fromCharCode(0, (CONFIG.baseTopic + Topic.Availability).length) +
+              CONFIG.baseTopic +
+              Topic.Availability +
+              "online",
+          );
+          report();
+        } else if (first >> 1 == 0x18) {
+          // PUBLISH at QoS 0 (0x30, 0x31: DUP 0, retain either): acted on where its topic is the base topic.
+          // Any other topic (which no broker sends here: the one subscription is this exact topic) is ignored.
+          // (The topic's length bytes begin with 0: found at 1, never at 0, where the first byte is.)
+          if (key.indexOf(short(0, CONFIG.baseTopic)) == 1) {
+            const payload = key.substr(CONFIG.baseTopic.length + 3);
+            let command!: Command;
+            if (CONFIG.jsonCommands) {
+              command = parseCommand(payload);
+              if (command < 0) {
+                // Without brightness a JSON command always holds a state: [state, -1].
+                const json = parseJsonCommand(payload);
+                if (json) command = json[0] as Command;
+              }
+            }
+            // Without JSON commands parseCommand is written out here, its one use (the build drops the function): a
+            // payload longer than PlainCommand.Longest is refused unread.
+            if (
+              CONFIG.jsonCommands
+                ? command < 0
+                : payload[PlainCommand.Longest] || (command = PlainCommand.Words.split(" ").indexOf(payload.trim().toLowerCase()) % 3) < 0
+            ) {
+              log("refused", JSON.stringify(payload.substr(0, 16)) + (payload[16] ? "..." : ""), "on " + CONFIG.baseTopic);
+            } else {
+              // Off 0, on 1, toggle 2 (flips the level).
+              digitalWrite(CONFIG.ledPin, (level = command > Command.On ? !level : CONFIG.ledActiveLow ? !command : command));
+              // One report per burst of commands: the last state is the one that counts. A timer's id is never 0.
+              reportPending = reportPending || setTimeout(report);
+            }
+          }
+        } else if (key == "\x90" + PacketId.Subscribe + "\x80") log("subscription refused: " + CONFIG.baseTopic);
+        // SUBACK granting QoS 0, PINGRESP: nothing to do. Anything else: a protocol error.
+        else if (key != "\x90" + PacketId.Subscribe + "\0" && key != "\xd0") return drop(BAD_PACKET + first);
       }
-      if (command == Command.Invalid) {
-        log("refused " + JSON.stringify(payload.substr(0, 16)) + (payload.length > 16 ? "..." : "") + " on " + CONFIG.baseTopic);
-        continue;
-      }
-      isOn = command == Command.Toggle ? !isOn : command == Command.On;
-      digitalWrite(CONFIG.ledPin, CONFIG.ledActiveLow ? !isOn : isOn);
-      // One report per burst of commands: the last state is the one that counts.
-      if (!reportPending) setTimeout(report, 0);
-      reportPending = true;
-    } else if (key == "\x90\0\x01\x80") log("subscription refused: " + CONFIG.baseTopic);
-    // SUBACK of packet id 1 granting QoS 0, PINGRESP: nothing to do. Anything else: a protocol error.
-    else if (key != "\x90\0\x01\0" && key != "\xd0") return drop(BAD_PACKET + first);
+    }
   }
+  // 'end'.
+  else drop("closed");
 }
 
 function connect() {
@@ -180,67 +195,90 @@ function connect() {
   // The deadline for the TCP connect and the CONNACK together.
   countdown = Delay.ConnackSeconds;
   try {
-    socket = (require("net") as EspruinoNet).connect({ host: CONFIG.mqttHost, port: CONFIG.mqttPort }, receive);
+    socket = (require("net") as EspruinoNet).connect({ host: CONFIG.mqttHost, port: CONFIG.mqttPort });
+    // CONNECT at once: Espruino holds what is written until the link is up (seen on the interpreter; in its source,
+    // a socket not yet connected takes nothing on ESP8266, ESP32 and Linux, and is tried again).
+    // Protocol MQTT level 4; flags: user name, password, Will retained at QoS 0, clean session; keepalive.
+    // String.fromCharCode on constants is folded by the build, and so is the rest but the derived client id.
+    socket.write(
+      short(
+        0x10,
+        "\0\x04MQTT\x04" +
+          String.fromCharCode((CONFIG.mqttUsername !== undefined || CONFIG.mqttPassword !== undefined ? 128 : 0) | (CONFIG.mqttPassword !== undefined ? 64 : 0) | 0x26, CONFIG.keepalive >> 8, CONFIG.keepalive & 255) +
+          (CONFIG.clientId !== undefined
+            ? String.fromCharCode(0, CONFIG.clientId.length) + CONFIG.clientId
+            : // Without one configured, a valid MQTT 3.1.1 client id (1-23 of [0-9a-zA-Z]) from the serial number.
+              short(0, ("led" + getSerial().replace(/[\W_]/g, "")).substr(0, 23))) +
+          String.fromCharCode(0, (CONFIG.baseTopic + Topic.Availability).length) +
+          CONFIG.baseTopic +
+          Topic.Availability +
+          "\0\x07offline" +
+          // A password without a user name goes with an empty one: 3.1.1 allows no password alone [MQTT-3.1.2-22].
+          (CONFIG.mqttUsername !== undefined || CONFIG.mqttPassword !== undefined ? String.fromCharCode(0, (CONFIG.mqttUsername ?? "").length) + (CONFIG.mqttUsername ?? "") : "") +
+          (CONFIG.mqttPassword !== undefined ? String.fromCharCode(0, CONFIG.mqttPassword.length) + CONFIG.mqttPassword : ""),
+      ),
+    );
     socket.on("data", receive);
     socket.on("end", receive);
   } catch (error) {
-    drop("cannot connect: " + ((error as Error).message || error));
+    // Whatever Espruino throws has a message (jsExceptionHere makes an error object of every kind it raises).
+    drop("cannot connect: " + (error as Error).message);
   }
 }
 
-/** Ends the link (if any) and, unless stopped, reconnects after a backoff: 1 s doubling to the cap, with jitter. */
-function drop(reason: string) {
-  if (socket) {
-    socket.removeAllListeners();
-    socket.end();
+/**
+ * Ends the link (if any) and, unless stopped, reconnects after a backoff: 1 s doubling to the cap, with jitter.
+ * Called with no reason, it is E's 'kill' handler: a stop (reset, save, load), with no reconnect. Nothing is said to
+ * the broker: Espruino closes its sockets right after the 'kill' handlers, before what they write is sent (seen on
+ * the real interpreter), so the broker sends the Will, `offline`. Sending no DISCONNECT keeps it so, should that
+ * change. (One function for both: each function object costs RAM.)
+ */
+function drop(reason?: string) {
+  if (!reason) {
+    backoff = 0;
+    reason = "stopped";
   }
-  socket = undefined;
-  connected = false;
+  if (socket) socket.end();
+  socket = connected = 0;
   // Full jitter: 1 to `backoff` ticks (whole seconds, as the interval counts). A refusal comes just after the tick
   // that connected, so attempts stay at least a second apart; a link that dies mid-tick is retried within the
-  // second. The backoff doubles up to the cap.
-  countdown = running ? (1 + Math.random() * backoff) | 0 : 0;
-  backoff = Math.min(2 * backoff, CONFIG.reconnectMaxSeconds);
-  log("MQTT: " + reason + (running ? "; retry in " + countdown + " s" : ""));
+  // second. The backoff doubles up to the cap. Stopped: 0, and the countdown never reaches 0 again.
+  countdown = backoff && (1 + Math.random() * backoff) | 0;
+  backoff = 2 * backoff < CONFIG.reconnectMaxSeconds ? 2 * backoff : CONFIG.reconnectMaxSeconds;
+  log("MQTT:", reason + (backoff ? "; retry in " + countdown + " s" : ""));
 }
 
-/** Every second: whatever the countdown has come to (see `countdown`). */
-setInterval(function () {
-  // Up for 10 s: the connection counts as stable, and the backoff starts afresh (keepalive or not).
-  if (connected && !--untilStable) backoff = 1;
-  if (!--countdown) {
-    if (!socket) connect();
-    else if (!connected) drop("no CONNACK");
-    else if (pingSent) drop("no PINGRESP");
-    else {
-      pingSent = true;
-      countdown = (CONFIG.keepalive + 1) >> 1;
-      send(FixedPacket.Pingreq);
+/** Every second: a PINGREQ where one is due, or whatever the countdown has come to (see `countdown`). */
+setInterval(() => {
+  if (connected) {
+    // Every half keepalive, rounded up (none with keepalive 0), a PINGREQ, or a drop if the last one went unanswered.
+    if (!(connected++ % ((CONFIG.keepalive + 1) >> 1)) && CONFIG.keepalive) {
+      if (pingSent++) drop("no PINGRESP");
+      // PINGREQ (packet.ts's FixedPacket.Pingreq: importing packet.ts would bring its `chr` along).
+      else send("\xc0\0");
     }
+    // Up for 10 s: the connection counts as stable, and the backoff starts afresh (keepalive or not).
+    if (connected > Delay.StableSeconds) backoff = 1;
+  } else if (!--countdown) {
+    if (socket) drop("no CONNACK");
+    else connect();
   }
 }, 1000);
 
 /** At power-up, and again after a stop (save() stops, then starts the saved image): the LED off, as at boot. */
 function start() {
-  if (running) return;
-  running = true;
-  isOn = reportPending = false;
+  if (backoff) return;
   backoff = 1;
-  digitalWrite(CONFIG.ledPin, CONFIG.ledActiveLow);
+  // The LED off. (reportPending needs no reset: a report timer pending at a stop survives save() and fires.)
+  digitalWrite(CONFIG.ledPin, (level = CONFIG.ledActiveLow ? 1 : 0));
   // With no SSID the board uses whatever network it has (saved WiFi settings, Ethernet).
-  if (CONFIG.wifiSsid !== undefined) joinWifi(CONFIG.wifiSsid, CONFIG.wifiPassword, log, connect);
-  else connect();
+  if (CONFIG.wifiSsid !== undefined) {
+    countdown = 0;
+    joinWifi(CONFIG.wifiSsid, CONFIG.wifiPassword, log, connect);
+  } else connect();
 }
 
 // As main.ts: start on load and on 'init' (code saved with save()), stop on 'kill' (before save(), reset(), load()).
 E.on("init", start);
-/**
- * A stop (reset, save, load): no reconnect, and the state starts afresh. Nothing is said to the broker: Espruino
- * closes its sockets right after the 'kill' handlers, before what they write is sent (seen on the real
- * interpreter), so the broker sends the Will, `offline`. Sending no DISCONNECT keeps it so, should that change.
- */
-E.on("kill", function () {
-  running = false;
-  drop("stopped");
-});
+E.on("kill", drop);
 start();

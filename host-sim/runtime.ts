@@ -589,13 +589,16 @@ function listenersOf(object: object, event: string): Listener[] | undefined {
   return (object as Record<string, Listener[] | undefined>)["#on" + event];
 }
 
-/** Queues an event on an Espruino object: Espruino runs handlers after the current code, never inside emit(). */
+/**
+ * Queues an event on an Espruino object: Espruino runs handlers after the current code, never inside emit(), with
+ * the object as `this` (jsiQueueEvents; seen on the interpreter for a socket's connect callback, 'data' and 'end').
+ */
 function emitLater(sim: EspruinoSim, object: object, event: string, args: unknown[]) {
   const list = listenersOf(object, event);
   if (!list || !list.length) return;
   const snapshot = list.slice();
   setImmediate(() => {
-    for (const listener of snapshot) sim.guard(() => listener(...args));
+    for (const listener of snapshot) sim.guard(() => listener.apply(object, args));
   });
 }
 
@@ -697,7 +700,7 @@ export class SimSocket extends EventEmitter {
     // given the socket (socketserver.c queues them with the connection as their one argument).
     this.node.on("connect", () => {
       this.opened = true;
-      if (onConnect) sim.guard(() => onConnect(this.espruinoFace));
+      if (onConnect) sim.guard(() => onConnect.call(this.espruinoFace, this.espruinoFace));
       emitLater(sim, this.espruinoFace, "connect", [this.espruinoFace]);
     });
     this.node.on("data", (data: Buffer) => {

@@ -141,7 +141,11 @@ describe("the bundle", () => {
     assert.ok(code.includes('"Caf\\xC3\\xA9"'), "SSID as UTF-8 bytes");
     assert.ok(code.includes('"maison/lumi\\xC3\\xA8re"'), "topic as UTF-8 bytes");
     assert.doesNotMatch(code, /[^\x0a\x20-\x7e]/);
-    assert.ok(code.includes('"\\0\\x04MQTT\\x04"'), "CONNECT's protocol name with escaped control bytes");
+    assert.ok(code.includes('"\\0\\x04MQTT\\x04'), "CONNECT's protocol name with escaped control bytes");
+    // A client id of 10 bytes puts a newline (its length) in the folded CONNECT: escaped, the bundle is one line.
+    const folded = (await buildFirmware({ outfile: null, configFile: null, env: {}, overrides: { clientId: "tinystable", keepalive: 10 } })).code;
+    assert.ok(folded.includes("\\0\\ntinystable"), "the client id's field with its length escaped");
+    assert.equal(folded.indexOf("\n"), folded.length - 1, "no newline but the last");
   });
 
   test("settings that are not configured cost no bytes", async () => {
@@ -150,12 +154,13 @@ describe("the bundle", () => {
     const defaults = await build({});
     assert.match(defaults, /"state"/, "JSON commands are on by default");
     assert.doesNotMatch(await build({ JSON_COMMANDS: "false" }), /"state"/);
-    assert.match(await build({ MQTT_URL: "mqtt://user:pw@127.0.0.1" }), /"user"/);
+    // The tiny firmware's CONNECT holds them as fields, folded into one string by the build.
+    assert.match(await build({ MQTT_URL: "mqtt://user:pw@127.0.0.1" }), /\\0\\x04user\\0\\x02pw/);
     const full = await build({ STATE_QOS: "1" });
     for (const code of [defaults, full]) {
       assert.doesNotMatch(code, /CONFIG/);
       // Neither TLS, brightness, an error topic, discovery nor credentials leaves a trace in a build without them.
-      assert.doesNotMatch(code, /tls|atob|analogWrite|brightness|homeassistant|\/json|"user"|username="/);
+      assert.doesNotMatch(code, /tls|atob|analogWrite|brightness|homeassistant|\/json|"user"|\\x04user|username="/);
     }
     assert.match(await build({ STATE_QOS: "1", MQTT_URL: "mqtt://user:pw@127.0.0.1" }), /username="user"/);
     const withErrors = await build({ STATE_QOS: "1", ERROR_TOPIC: "led/error" });

@@ -2,6 +2,7 @@
 import { after, before, test, describe } from "node:test";
 import assert from "node:assert/strict";
 import { Command, createLedApp, NO_STATE, parseCommand, parseJsonCommand, type LedApp } from "../firmware/app/led.ts";
+import { PLAIN_ACCEPTED, PLAIN_REFUSED } from "./support/commands.ts";
 
 // led.ts's build-time feature switches (esbuild `define` in a build): off, as in the default build; the JSON and
 // brightness tests turn them on for their own duration. The app reads them at each call.
@@ -18,61 +19,13 @@ function withSwitches(on: Partial<typeof switches>, define: () => void) {
 }
 
 describe("parseCommand", () => {
-  const accepted: Array<[payload: string, command: Command]> = [
-    ["on", Command.On],
-    ["ON", Command.On],
-    ["oN", Command.On],
-    [" on ", Command.On],
-    ["\ton\r\n", Command.On],
-    ["off", Command.Off],
-    ["OFF", Command.Off],
-    ["Off", Command.Off],
-    ["  off\n", Command.Off],
-    ["toggle", Command.Toggle],
-    ["TOGGLE", Command.Toggle],
-    ["ToGgLe", Command.Toggle],
-    [" toggle ", Command.Toggle],
-    ["toggle\r\n", Command.Toggle],
-    ["1", Command.On],
-    [" 1\n", Command.On],
-    ["0", Command.Off],
-    ["\t0 ", Command.Off],
-    ["true", Command.On],
-    ["TRUE", Command.On],
-    [" True\n", Command.On],
-    ["false", Command.Off],
-    ["FALSE", Command.Off],
-    ["fAlSe", Command.Off],
-  ];
-  for (const [payload, command] of accepted) {
+  for (const [payload, command] of PLAIN_ACCEPTED) {
     test(`accepts ${JSON.stringify(payload)}`, () => {
       assert.equal(parseCommand(payload), command);
     });
   }
 
-  const refused: Array<[payload: string, why: string]> = [
-    ["", "empty"],
-    ["   ", "white space only"],
-    ["onn", "a near miss"],
-    ["of", "a prefix"],
-    ["2", "another digit"],
-    ["01", "a number that is not 0 or 1"],
-    ["ON!", "trailing punctuation"],
-    ["o n", "white space inside"],
-    ["toggle on", "two words"],
-    ["offoffoff", "9 characters"],
-    ["   on    ", "9 characters, even if it trims to a command"],
-    ["x".repeat(1000), "a long payload"],
-    ["\x00on", "a NUL byte before the command"],
-    ["on\x00", "a NUL byte after the command"],
-    ["\xff\xfe", "binary bytes"],
-    ["X", "the placeholder of the word list"],
-    ["x", "the placeholder, lowercased"],
-    ["tru", "a prefix of true"],
-    ["yes", "another word for on"],
-    ['{"state":"on"}', "JSON, which is parseJsonCommand's"],
-  ];
-  for (const [payload, why] of refused) {
+  for (const [payload, why] of PLAIN_REFUSED) {
     test(`refuses ${JSON.stringify(payload.length > 20 ? payload.slice(0, 20) + "..." : payload)} (${why})`, () => {
       assert.equal(parseCommand(payload), Command.Invalid);
     });

@@ -15,7 +15,8 @@ import { startAedesBroker, startMosquitto } from "./support/brokers.ts";
 import { bootBoard, type Board, until } from "./support/board.ts";
 import { makeCa } from "./support/certs.ts";
 import { FaultProxy } from "./support/fault-proxy.ts";
-import { packet, publish } from "./support/hostile-broker.ts";
+import { PLAIN_ACCEPTED, PLAIN_REFUSED } from "./support/commands.ts";
+import { HostileBroker, packet, publish } from "./support/hostile-broker.ts";
 import { type Phone, settledRetained } from "./support/phone.ts";
 import { consoleOf, TINY, tinyFixtures } from "./support/tiny.ts";
 
@@ -61,12 +62,12 @@ describe("which firmware a config builds", () => {
     assert.equal(smallest.entry, "firmware/tiny.ts");
     assert.ok(tiny.code.length * 1.8 < full.code.length, `tiny ${tiny.code.length} bytes, full ${full.code.length}`);
     assert.ok(smallest.code.length * 2.4 < full.code.length, `tiny without JSON ${smallest.code.length} bytes, full ${full.code.length}`);
-    assert.doesNotMatch(tiny.code, /Wifi|"user"|second CONNACK/);
+    assert.doesNotMatch(tiny.code, /Wifi|user|second CONNACK/);
     assert.match(tiny.code, /"state"/, "JSON commands");
     assert.doesNotMatch(smallest.code, /"state"/);
     const withAuth = await buildFirmware({ outfile: null, configFile: null, env: {}, overrides: { ...TINY, mqttUrl: "mqtt://user:pw@127.0.0.1", wifiSsid: "net" } });
     assert.equal(withAuth.entry, "firmware/tiny.ts");
-    assert.match(withAuth.code, /"user"/);
+    assert.match(withAuth.code, /\\0\\x04user\\0\\x02pw/);
     assert.match(withAuth.code, /Wifi/);
   });
 });
@@ -162,6 +163,80 @@ describe("the tiny firmware through Mosquitto", () => {
     crashed.sim.powerOff();
     await phone.waitFor("other/availability", "offline", mark);
     assert.equal(await settledRetained(broker.url, "other/availability", "offline"), "offline");
+  });
+});
+
+describe("the tiny firmware without JSON commands, which writes parseCommand out", () => {
+  let broker: HostileBroker;
+  let board: Board;
+  before(async () => {
+    broker = await HostileBroker.start();
+    board = await boot({ mqttUrl: broker.url, clientId: "tinyplain" });
+    await until("the subscription", () => broker.current?.subscribed === true, 10_000, consoleOf(board));
+  });
+  after(async () => {
+    board?.sim.powerOff();
+    await broker?.close();
+  });
+
+  /** Sends `payload` (its bytes as written), then "sync", and returns the console lines up to sync's refusal. */
+  async function said(payload: string) {
+    const mark = board.lines.length;
+    broker.send(publish("led", Buffer.from(payload, "latin1")));
+    broker.send(publish("led", "sync"));
+    await board.line('refused "sync" on led', mark);
+    return board.lines.slice(mark, -1);
+  }
+
+  test("parseCommand's table: each accepted payload switches the LED as it says, each refused one is refused", async () => {
+    let level = board.sim.pinValue("D2")!;
+    for (const [payload, command] of PLAIN_ACCEPTED) {
+      level = command == 2 ? 1 - level : command;
+      assert.deepEqual(await said(payload), [], JSON.stringify(payload));
+      assert.equal(board.sim.pinValue("D2"), level, JSON.stringify(payload));
+    }
+    for (const [payload, why] of PLAIN_REFUSED) {
+      const lines = await said(payload);
+      assert.equal(lines.length, 1, `${why}: ${lines.join("\n")}`);
+      assert.match(lines[0]!, /^refused ".*"(\.\.\.)? on led$/, why);
+      assert.equal(board.sim.pinValue("D2"), level, why);
+    }
+    assert.deepEqual(board.uncaught, []);
+  });
+});
+
+describe("the tiny firmware with an active-low LED", () => {
+  let broker: Awaited<ReturnType<typeof startMosquitto>>;
+  let board: Board;
+  let phone: Phone;
+  before(async () => {
+    broker = await startMosquitto();
+    board = await boot({ mqttUrl: broker.url, clientId: "tinylow", baseTopic: "low", ledActiveLow: true });
+    await board.line("MQTT connected");
+    phone = await watch(broker.url, ["low/#"]);
+  });
+  after(async () => {
+    board?.sim.powerOff();
+    await broker?.stop();
+  });
+
+  test("the pin is high while the LED is off, low while it is on, and the state says which", async () => {
+    assert.equal(await settledRetained(broker.url, "low/state", "off"), "off");
+    assert.equal(board.sim.pinValue("D2"), 1);
+    const steps: Array<[payload: string, pin: number, state: string]> = [
+      ["on", 0, "on"],
+      ["toggle", 1, "off"],
+      ["off", 1, "off"],
+      ["toggle", 0, "on"],
+      ["on", 0, "on"],
+      ["0", 1, "off"],
+    ];
+    for (const [payload, pin, state] of steps) {
+      const from = phone.seen.length;
+      await phone.publish("low", payload);
+      await phone.waitFor("low/state", state, from);
+      assert.equal(board.sim.pinValue("D2"), pin, payload);
+    }
   });
 });
 

@@ -21,17 +21,23 @@ export const enum Command {
 /** A JSON command without "state" (brightness only). */
 export const NO_STATE = -2;
 
-/** The longest payload worth reading as a plain command: longer ones are refused without copying them. */
-const LONGEST_COMMAND = 8;
+/** What parseCommand reads: a const enum, so that firmware/tiny.ts can write the same test out where it is alone. */
+export const enum PlainCommand {
+  /** The longest payload worth reading as a plain command: longer ones are refused without copying them. */
+  Longest = 8,
+  /**
+   * The index modulo 3 is the command (off, on, toggle), and -1 % 3 is -1 (Invalid) for a word not found. "X" is
+   * never a lowercased word: it only keeps the count.
+   */
+  Words = "off on toggle 0 1 X false true",
+}
 /** The longest JSON command read: {"state":"toggle","brightness":255,"transition":10.5} has 53 chars. */
 const LONGEST_JSON = 80;
 
 /** Case-insensitive, surrounding white space ignored. */
 export function parseCommand(payload: string): Command {
-  if (payload.length > LONGEST_COMMAND) return Command.Invalid;
-  // The index modulo 3 is the command (off, on, toggle), and -1 % 3 is -1 (Invalid) for a word not found. "X" is
-  // never a lowercased word: it only keeps the count.
-  return "off on toggle 0 1 X false true".split(" ").indexOf(payload.trim().toLowerCase()) % 3;
+  if (payload.length > PlainCommand.Longest) return Command.Invalid;
+  return PlainCommand.Words.split(" ").indexOf(payload.trim().toLowerCase()) % 3;
 }
 
 /**

@@ -1,0 +1,53 @@
+// Plain commands, accepted and refused: parseCommand's table (led.test.ts), and what the tiny firmware, which writes
+// the same test out where JSON commands are off, must do with each (tiny.test.ts).
+import { Command } from "../../firmware/app/led.ts";
+
+export const PLAIN_ACCEPTED: Array<[payload: string, command: Command]> = [
+  ["on", Command.On],
+  ["ON", Command.On],
+  ["oN", Command.On],
+  [" on ", Command.On],
+  ["\ton\r\n", Command.On],
+  ["off", Command.Off],
+  ["OFF", Command.Off],
+  ["Off", Command.Off],
+  ["  off\n", Command.Off],
+  ["toggle", Command.Toggle],
+  ["TOGGLE", Command.Toggle],
+  ["ToGgLe", Command.Toggle],
+  [" toggle ", Command.Toggle],
+  ["toggle\r\n", Command.Toggle],
+  ["1", Command.On],
+  [" 1\n", Command.On],
+  ["0", Command.Off],
+  ["\t0 ", Command.Off],
+  ["true", Command.On],
+  ["TRUE", Command.On],
+  [" True\n", Command.On],
+  ["false", Command.Off],
+  ["FALSE", Command.Off],
+  ["fAlSe", Command.Off],
+];
+
+export const PLAIN_REFUSED: Array<[payload: string, why: string]> = [
+  ["", "empty"],
+  ["   ", "white space only"],
+  ["onn", "a near miss"],
+  ["of", "a prefix"],
+  ["2", "another digit"],
+  ["01", "a number that is not 0 or 1"],
+  ["ON!", "trailing punctuation"],
+  ["o n", "white space inside"],
+  ["toggle on", "two words"],
+  ["offoffoff", "9 characters"],
+  ["   on    ", "9 characters, even if it trims to a command"],
+  ["x".repeat(1000), "a long payload"],
+  ["\x00on", "a NUL byte before the command"],
+  ["on\x00", "a NUL byte after the command"],
+  ["\xff\xfe", "binary bytes"],
+  ["X", "the placeholder of the word list"],
+  ["x", "the placeholder, lowercased"],
+  ["tru", "a prefix of true"],
+  ["yes", "another word for on"],
+  ['{"state":"on"}', "JSON, which is parseJsonCommand's"],
+];
