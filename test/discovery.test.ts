@@ -90,7 +90,10 @@ describe("Home Assistant discovery with brightness (JSON schema)", () => {
 
   before(async () => {
     ({ board, ha } = await start({ homeAssistant: true, ledBrightness: true, clientId: "dimmer1", homeAssistantName: "Desk lamp" }));
-    config = JSON.parse((await ha.waitFor("homeassistant/light/dimmer1/config")).payload) as Record<string, unknown>;
+    const configSeen = await ha.waitFor("homeassistant/light/dimmer1/config");
+    config = JSON.parse(configSeen.payload) as Record<string, unknown>;
+    // The report that follows the connect (after the config), so that a command's report is not mistaken for it.
+    await ha.waitFor(config.state_topic as string, undefined, ha.seen.indexOf(configSeen));
   });
 
   test("the config uses only documented keys of the JSON schema, with brightness as its only color mode", () => {
