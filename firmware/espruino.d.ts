@@ -56,7 +56,8 @@ interface EspruinoEmitter {
 interface EspruinoSocket extends EspruinoEmitter {
   /** Takes a binary string; anything else is sent as its toString() text. */
   write(data: string): boolean;
-  end(): void;
+  /** Returns undefined. */
+  end(): undefined;
 }
 
 interface EspruinoNet {

@@ -152,8 +152,7 @@ function receive(this: unknown, event?: string) {
         } else if (first >> 1 == 0x18) {
           // PUBLISH at QoS 0 (0x30, 0x31: DUP 0, retain either): acted on where its topic is the base topic.
           // Any other topic (which no broker sends here: the one subscription is this exact topic) is ignored.
-          // (The topic's length bytes begin with 0: found at 1, never at 0, where the first byte is.)
-          if (key.indexOf(short(0, CONFIG.baseTopic)) == 1) {
+          if (key.substr(1, CONFIG.baseTopic.length + 2) == short(0, CONFIG.baseTopic)) {
             const payload = key.substr(CONFIG.baseTopic.length + 3);
             let command!: Command;
             if (CONFIG.jsonCommands) {
@@ -238,13 +237,14 @@ function drop(reason?: string) {
     backoff = 0;
     reason = "stopped";
   }
-  if (socket) socket.end();
-  socket = connected = 0;
+  // end() gives undefined: socket and connected are falsy after this.
+  socket = connected = socket && socket.end();
   // Full jitter: 1 to `backoff` ticks (whole seconds, as the interval counts). A refusal comes just after the tick
   // that connected, so attempts stay at least a second apart; a link that dies mid-tick is retried within the
   // second. The backoff doubles up to the cap. Stopped: 0, and the countdown never reaches 0 again.
   countdown = backoff && (1 + Math.random() * backoff) | 0;
-  backoff = 2 * backoff < CONFIG.reconnectMaxSeconds ? 2 * backoff : CONFIG.reconnectMaxSeconds;
+  // (2 * backoff < the cap, for a whole backoff: backoff < half the cap, rounded up.)
+  backoff = backoff < (CONFIG.reconnectMaxSeconds + 1) >> 1 ? 2 * backoff : CONFIG.reconnectMaxSeconds;
   log("MQTT:", reason + (backoff ? "; retry in " + countdown + " s" : ""));
 }
 
