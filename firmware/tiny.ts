@@ -65,7 +65,8 @@ let backoff: number;
 let countdown: number;
 /** The LED pin's level: the LED is on where it is high, or low where the LED is active-low. */
 let level: boolean | number;
-let reportPending: number;
+/** A report timer's id (never 0) while one is pending. */
+let reportPending: number | undefined;
 
 /**
  * A packet whose remaining length fits one byte: the build picks this firmware only where every packet it sends is
@@ -75,8 +76,11 @@ function short(first: number, body: string) {
   return String.fromCharCode(first, body.length) + body;
 }
 
-/** Sends where connected (CONNACK came; so `socket` is the link), and drops the link if the write fails. */
-function send(bytes: string) {
+/**
+ * Sends where connected (CONNACK came; so `socket` is the link), and drops the link if the write fails. Returns
+ * undefined (report() clears reportPending with it).
+ */
+function send(bytes: string): undefined {
   try {
     if (connected) (socket as EspruinoSocket).write(bytes);
   } catch {
@@ -86,8 +90,7 @@ function send(bytes: string) {
 
 /** The state, as a retained QoS 0 PUBLISH. */
 function report() {
-  reportPending = 0;
-  send(short(0x31, short(0, CONFIG.baseTopic + Topic.State) + (CONFIG.ledActiveLow ? (level ? "off" : "on") : level ? "on" : "off")));
+  reportPending = send(short(0x31, short(0, CONFIG.baseTopic + Topic.State) + (CONFIG.ledActiveLow ? (level ? "off" : "on") : level ? "on" : "off")));
 }
 
 /**
