@@ -108,7 +108,8 @@ function receive(this: unknown, event?: string) {
     toSkip -= event.length;
     while (socket) {
       const first = buffered.charCodeAt();
-      let length = 0;
+      /** The remaining length, then the whole packet's. */
+      let total = 0;
       let at = 1;
       let digit;
       // The remaining length: 7 bits a byte, low first, at most 4 bytes. Reading past the end gives NaN: it ends the
@@ -116,9 +117,9 @@ function receive(this: unknown, event?: string) {
       do {
         if (at > 4) return drop(BAD_PACKET + first);
         digit = buffered.charCodeAt(at);
-        length += (digit % 128) * (1 << (7 * at++ - 7));
+        total += (digit % 128) * (1 << (7 * at++ - 7));
       } while (digit & 128);
-      const total = at + length;
+      total += at;
       if (total > CONFIG.maxPacketSize) {
         // Skipped as its bytes arrive, never buffered whole.
         toSkip = total - buffered.length;
@@ -128,7 +129,7 @@ function receive(this: unknown, event?: string) {
         // Not all of it here yet (or not even its length: NaN).
         if (!(total <= buffered.length)) return;
         // The packet's type and flags, then its body (what follows its remaining length).
-        const key = buffered[0] + buffered.substr(at, length);
+        const key = buffered[0] + buffered.slice(at, total);
         buffered = buffered.substr(total);
         if (!connected) {
           // CONNACK: accepted (session present must be 0 after a clean-session CONNECT [MQTT-3.2.2-1]), or refused:
