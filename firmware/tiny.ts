@@ -73,7 +73,7 @@ let reportPending: number | undefined;
  * that short (`tinyFirmwareGaps`). With 0 for `first`, a string field (its two length bytes, then the bytes).
  */
 function short(first: number, body: string) {
-  return String.fromCharCode(first, body.length) + body;
+  return E.toString(first, body.length, body);
 }
 
 /**
