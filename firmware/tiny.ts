@@ -139,18 +139,19 @@ function receive(this: unknown, event?: string) {
           }
           connected = 1;
           log("MQTT connected");
-          // SUBSCRIBE (the base topic at QoS 0), then online, retained: one constant string.
+          // Online, retained, then SUBSCRIBE (the base topic at QoS 0): one constant string (in this order it ends in
+          // "\0", which the build writes shorter than a "\0" followed by a digit).
           send(
-            String.fromCharCode(0x82, CONFIG.baseTopic.length + 5) +
-              PacketId.Subscribe +
-              String.fromCharCode(0, CONFIG.baseTopic.length) +
-              CONFIG.baseTopic +
-              "\0" +
-              String.fromCharCode(0x31, 8 + (CONFIG.baseTopic + Topic.Availability).length) +
+            String.fromCharCode(0x31, 8 + (CONFIG.baseTopic + Topic.Availability).length) +
               String.fromCharCode(0, (CONFIG.baseTopic + Topic.Availability).length) +
               CONFIG.baseTopic +
               Topic.Availability +
-              "online",
+              "online" +
+              String.fromCharCode(0x82, CONFIG.baseTopic.length + 5) +
+              PacketId.Subscribe +
+              String.fromCharCode(0, CONFIG.baseTopic.length) +
+              CONFIG.baseTopic +
+              "\0",
           );
           report();
         } else if (first >> 1 == 0x18) {
