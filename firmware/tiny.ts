@@ -66,7 +66,7 @@ let countdown: number;
 /** The LED pin's level: the LED is on where it is high, or low where the LED is active-low. */
 let level: boolean | number;
 /** A report timer's id (never 0) while one is pending. */
-let reportPending: number | undefined;
+let reportPending: number;
 
 /**
  * A packet whose remaining length fits one byte: the build picks this firmware only where every packet it sends is
@@ -77,20 +77,20 @@ function short(first: number, body: string) {
 }
 
 /**
- * Sends where connected (CONNACK came; so `socket` is the link), and drops the link if the write fails. Returns
- * undefined (report() clears reportPending with it).
+ * Sends `bytes` where connected (CONNACK came; so `socket` is the link), and drops the link if the write fails.
+ * Without bytes (as the report timer calls it) it reports: the state, as a retained QoS 0 PUBLISH. (One function for
+ * both: each function object costs RAM.)
  */
-function send(bytes: string): undefined {
+function send(bytes?: string) {
+  if (!bytes) {
+    reportPending = 0;
+    bytes = short(0x31, short(0, CONFIG.baseTopic + Topic.State) + (CONFIG.ledActiveLow ? (level ? "off" : "on") : level ? "on" : "off"));
+  }
   try {
     if (connected) (socket as EspruinoSocket).write(bytes);
   } catch {
     drop("write failed");
   }
-}
-
-/** The state, as a retained QoS 0 PUBLISH. */
-function report() {
-  reportPending = send(short(0x31, short(0, CONFIG.baseTopic + Topic.State) + (CONFIG.ledActiveLow ? (level ? "off" : "on") : level ? "on" : "off")));
 }
 
 /**
@@ -153,7 +153,7 @@ function receive(this: unknown, event?: string) {
               CONFIG.baseTopic +
               "\0",
           );
-          report();
+          send();
         } else if (first >> 1 == 0x18) {
           // PUBLISH at QoS 0 (0x30, 0x31: DUP 0, retain either): acted on where its topic is the base topic.
           // Any other topic (which no broker sends here: the one subscription is this exact topic) is ignored.
@@ -180,7 +180,7 @@ function receive(this: unknown, event?: string) {
               // Off 0, on 1, toggle 2 (flips the level).
               digitalWrite(CONFIG.ledPin, (level = command > Command.On ? !level : CONFIG.ledActiveLow ? !command : command));
               // One report per burst of commands: the last state is the one that counts. A timer's id is never 0.
-              reportPending = reportPending || setTimeout(report);
+              reportPending = reportPending || setTimeout(send);
             }
           }
         } else if (key == "\x90" + PacketId.Subscribe + "\x80") log("subscription refused: " + CONFIG.baseTopic);
