@@ -60,7 +60,7 @@ let pingSent: number;
 let backoff: number;
 /**
  * Seconds until the next step while not connected (the interval below): connect, or drop the link that has not said
- * CONNACK. Below 1, nothing is due. Set by start() (by connect(), or to 0 while WiFi joins).
+ * CONNACK. Below 1, nothing is due. Set at start (by connecting, or to 0 while WiFi joins).
  */
 let countdown: number;
 /** The LED pin's level: the LED is on where it is high, or low where the LED is active-low. */
@@ -193,7 +193,24 @@ function receive(this: unknown, event?: string) {
   else drop("closed");
 }
 
-function connect() {
+/**
+ * Connects, from the interval (`tick` 1). Without `tick` it is start(): at power-up, and again after a stop (save()
+ * stops, then starts the saved image), it puts the LED off, as at boot, and then connects (or has WiFi join first).
+ * One function for both: each function object costs RAM.
+ */
+function connect(tick?: number) {
+  if (!tick) {
+    // Started already (code in Storage runs at boot, and then 'init' comes too).
+    if (backoff) return;
+    backoff = 1;
+    // The LED off. (reportPending needs no reset: a report timer pending at a stop survives save() and fires.)
+    digitalWrite(CONFIG.ledPin, (level = CONFIG.ledActiveLow ? 1 : 0));
+    // With no SSID the board uses whatever network it has (saved WiFi settings, Ethernet).
+    if (CONFIG.wifiSsid !== undefined) {
+      countdown = 0;
+      return joinWifi(CONFIG.wifiSsid, CONFIG.wifiPassword, log, () => connect(1));
+    }
+  }
   buffered = "";
   toSkip = 0;
   // The deadline for the TCP connect and the CONNACK together.
@@ -266,24 +283,11 @@ setInterval(() => {
     if (connected > Delay.StableSeconds) backoff = 1;
   } else if (!--countdown) {
     if (socket) drop("no CONNACK");
-    else connect();
+    else connect(1);
   }
 }, 1000);
 
-/** At power-up, and again after a stop (save() stops, then starts the saved image): the LED off, as at boot. */
-function start() {
-  if (backoff) return;
-  backoff = 1;
-  // The LED off. (reportPending needs no reset: a report timer pending at a stop survives save() and fires.)
-  digitalWrite(CONFIG.ledPin, (level = CONFIG.ledActiveLow ? 1 : 0));
-  // With no SSID the board uses whatever network it has (saved WiFi settings, Ethernet).
-  if (CONFIG.wifiSsid !== undefined) {
-    countdown = 0;
-    joinWifi(CONFIG.wifiSsid, CONFIG.wifiPassword, log, connect);
-  } else connect();
-}
-
 // As main.ts: start on load and on 'init' (code saved with save()), stop on 'kill' (before save(), reset(), load()).
-E.on("init", start);
+E.on("init", connect);
 E.on("kill", drop);
-start();
+connect();
