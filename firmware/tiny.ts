@@ -108,8 +108,8 @@ function receive(this: unknown, event?: string) {
     toSkip -= event.length;
     while (socket) {
       const first = buffered.charCodeAt();
-      /** The remaining length, then the whole packet's. */
-      let total = 0;
+      /** The whole packet's length: its first byte, each length byte and the remaining length they give. */
+      let total = 1;
       let at = 1;
       let digit;
       // The remaining length: 7 bits a byte, low first, at most 4 bytes. Reading past the end gives NaN: it ends the
@@ -117,9 +117,8 @@ function receive(this: unknown, event?: string) {
       do {
         if (at > 4) return drop(BAD_PACKET + first);
         digit = buffered.charCodeAt(at);
-        total += (digit % 128) * (1 << (7 * at++ - 7));
+        total += (digit % 128) * (1 << (7 * at++ - 7)) + 1;
       } while (digit & 128);
-      total += at;
       if (total > CONFIG.maxPacketSize) {
         // Skipped as its bytes arrive, never buffered whole.
         toSkip = total - buffered.length;
