@@ -112,6 +112,8 @@ function receive(this: unknown, event?: string) {
       let total = 1;
       let at = 1;
       let digit;
+      /** A PUBLISH's command, once read (declared here, with the rest: the build then writes no `let` of its own). */
+      let command!: Command;
       // The remaining length: 7 bits a byte, low first, at most 4 bytes. Reading past the end gives NaN: it ends the
       // loop, and makes the length NaN (no skip below, and a wait for more bytes).
       do {
@@ -128,7 +130,7 @@ function receive(this: unknown, event?: string) {
         // Not all of it here yet (or not even its length: NaN).
         if (!(total <= buffered.length)) return;
         // The packet's type and flags, then its body (what follows its remaining length).
-        const key = buffered[0] + buffered.slice(at, total);
+        let key = buffered[0] + buffered.slice(at, total);
         buffered = buffered.substr(total);
         if (!connected) {
           // CONNACK: accepted (session present must be 0 after a clean-session CONNECT [MQTT-3.2.2-1]), or refused:
@@ -157,13 +159,13 @@ function receive(this: unknown, event?: string) {
           // PUBLISH at QoS 0 (0x30, 0x31: DUP 0, retain either): acted on where its topic is the base topic.
           // Any other topic (which no broker sends here: the one subscription is this exact topic) is ignored.
           if (key.substr(1, CONFIG.baseTopic.length + 2) == short(0, CONFIG.baseTopic)) {
-            const payload = key.substr(CONFIG.baseTopic.length + 3);
-            let command!: Command;
+            // From here on the key is the payload (no variable of its own: the build then needs no `let`).
+            key = key.substr(CONFIG.baseTopic.length + 3);
             if (CONFIG.jsonCommands) {
-              command = parseCommand(payload);
+              command = parseCommand(key);
               if (command < 0) {
                 // Without brightness a JSON command always holds a state: [state, -1].
-                const json = parseJsonCommand(payload);
+                const json = parseJsonCommand(key);
                 if (json) command = json[0] as Command;
               }
             }
@@ -172,9 +174,9 @@ function receive(this: unknown, event?: string) {
             if (
               CONFIG.jsonCommands
                 ? command < 0
-                : payload[PlainCommand.Longest] || (command = PlainCommand.Words.split(" ").indexOf(payload.trim().toLowerCase()) % 3) < 0
+                : key[PlainCommand.Longest] || (command = PlainCommand.Words.split(" ").indexOf(key.trim().toLowerCase()) % 3) < 0
             ) {
-              log("refused", JSON.stringify(payload.substr(0, 16)) + (payload[16] ? "..." : ""), "on " + CONFIG.baseTopic);
+              log("refused", JSON.stringify(key.substr(0, 16)) + (key[16] ? "..." : ""), "on " + CONFIG.baseTopic);
             } else {
               // Off 0, on 1, toggle 2 (flips the level).
               digitalWrite(CONFIG.ledPin, (level = command > Command.On ? !level : CONFIG.ledActiveLow ? !command : command));
