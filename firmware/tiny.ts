@@ -112,7 +112,11 @@ function receive(this: unknown, event?: string) {
       let total = 1;
       let at = 1;
       let digit;
-      /** A PUBLISH's command, once read (declared here, with the rest: the build then writes no `let` of its own). */
+      /**
+       * The packet's type and flags, then its body (what follows its remaining length); and a PUBLISH's command, once
+       * read. Declared here, with the rest: the build then writes no `let` of their own.
+       */
+      let key: string;
       let command!: Command;
       // The remaining length: 7 bits a byte, low first, at most 4 bytes. Reading past the end gives NaN: it ends the
       // loop, and makes the length NaN (no skip below, and a wait for more bytes).
@@ -129,8 +133,7 @@ function receive(this: unknown, event?: string) {
       } else {
         // Not all of it here yet (or not even its length: NaN).
         if (!(total <= buffered.length)) return;
-        // The packet's type and flags, then its body (what follows its remaining length).
-        let key = buffered[0] + buffered.slice(at, total);
+        key = buffered[0] + buffered.slice(at, total);
         buffered = buffered.substr(total);
         if (!connected) {
           // CONNACK: accepted (session present must be 0 after a clean-session CONNECT [MQTT-3.2.2-1]), or refused:
