@@ -41,7 +41,8 @@ const BAD_PACKET = "bad packet, first byte ";
 
 /** The open (or opening) link; 0 (or undefined, before the first) between connections. */
 let socket: EspruinoSocket | 0 | undefined;
-// The state below without an initial value gets one before its first use (connect, start): no bytes spent on it.
+// The state below without an initial value gets one before its first use (at start, or on connecting): no bytes
+// spent on it.
 /** Bytes of a packet not yet whole, and how many bytes of an oversized one are still to be skipped. */
 let buffered: string;
 let toSkip: number;
