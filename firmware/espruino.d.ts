@@ -44,6 +44,11 @@ declare function atob(base64: string): string;
 
 interface EspruinoE {
   on(event: "init" | "kill", handler: () => void): void;
+  /**
+   * Its arguments' bytes as one string: a number is a byte, a string its chars. (Since 2v18 never undefined: before,
+   * it made a flat string, or undefined where none could be had.)
+   */
+  toString(...data: (number | string)[]): string;
 }
 declare const E: EspruinoE;
 
@@ -56,7 +61,8 @@ interface EspruinoEmitter {
 interface EspruinoSocket extends EspruinoEmitter {
   /** Takes a binary string; anything else is sent as its toString() text. */
   write(data: string): boolean;
-  end(): void;
+  /** Returns undefined. */
+  end(): undefined;
 }
 
 interface EspruinoNet {

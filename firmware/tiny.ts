@@ -41,7 +41,8 @@ const BAD_PACKET = "bad packet, first byte ";
 
 /** The open (or opening) link; 0 (or undefined, before the first) between connections. */
 let socket: EspruinoSocket | 0 | undefined;
-// The state below without an initial value gets one before its first use (connect, start): no bytes spent on it.
+// The state below without an initial value gets one before its first use (at start, or on connecting): no bytes
+// spent on it.
 /** Bytes of a packet not yet whole, and how many bytes of an oversized one are still to be skipped. */
 let buffered: string;
 let toSkip: number;
@@ -60,11 +61,12 @@ let pingSent: number;
 let backoff: number;
 /**
  * Seconds until the next step while not connected (the interval below): connect, or drop the link that has not said
- * CONNACK. Below 1, nothing is due. Set by start() (by connect(), or to 0 while WiFi joins).
+ * CONNACK. Below 1, nothing is due. Set at start (by connecting, or to 0 while WiFi joins).
  */
 let countdown: number;
 /** The LED pin's level: the LED is on where it is high, or low where the LED is active-low. */
 let level: boolean | number;
+/** A report timer's id (never 0) while one is pending. */
 let reportPending: number;
 
 /**
@@ -72,22 +74,24 @@ let reportPending: number;
  * that short (`tinyFirmwareGaps`). With 0 for `first`, a string field (its two length bytes, then the bytes).
  */
 function short(first: number, body: string) {
-  return String.fromCharCode(first, body.length) + body;
+  return E.toString(first, body.length, body);
 }
 
-/** Sends where connected (CONNACK came; so `socket` is the link), and drops the link if the write fails. */
-function send(bytes: string) {
+/**
+ * Sends `bytes` where connected (CONNACK came; so `socket` is the link), and drops the link if the write fails.
+ * Without bytes (as the report timer calls it) it reports: the state, as a retained QoS 0 PUBLISH. (One function for
+ * both: each function object costs RAM.)
+ */
+function send(bytes?: string) {
+  if (!bytes) {
+    reportPending = 0;
+    bytes = short(0x31, short(0, CONFIG.baseTopic + Topic.State) + (CONFIG.ledActiveLow ? (level ? "off" : "on") : level ? "on" : "off"));
+  }
   try {
     if (connected) (socket as EspruinoSocket).write(bytes);
   } catch {
     drop("write failed");
   }
-}
-
-/** The state, as a retained QoS 0 PUBLISH. */
-function report() {
-  reportPending = 0;
-  send(short(0x31, short(0, CONFIG.baseTopic + Topic.State) + (CONFIG.ledActiveLow ? (level ? "off" : "on") : level ? "on" : "off")));
 }
 
 /**
@@ -105,17 +109,23 @@ function receive(this: unknown, event?: string) {
     toSkip -= event.length;
     while (socket) {
       const first = buffered.charCodeAt();
-      let length = 0;
+      /** The whole packet's length: its first byte, each length byte and the remaining length they give. */
+      let total = 1;
       let at = 1;
       let digit;
+      /**
+       * The packet's type and flags, then its body (what follows its remaining length); and a PUBLISH's command, once
+       * read. Declared here, with the rest: the build then writes no `let` of their own.
+       */
+      let key: string;
+      let command!: Command;
       // The remaining length: 7 bits a byte, low first, at most 4 bytes. Reading past the end gives NaN: it ends the
       // loop, and makes the length NaN (no skip below, and a wait for more bytes).
       do {
         if (at > 4) return drop(BAD_PACKET + first);
         digit = buffered.charCodeAt(at);
-        length += (digit % 128) * (1 << (7 * at++ - 7));
+        total += (digit % 128) * (1 << (7 * at++ - 7)) + 1;
       } while (digit & 128);
-      const total = at + length;
       if (total > CONFIG.maxPacketSize) {
         // Skipped as its bytes arrive, never buffered whole.
         toSkip = total - buffered.length;
@@ -124,8 +134,7 @@ function receive(this: unknown, event?: string) {
       } else {
         // Not all of it here yet (or not even its length: NaN).
         if (!(total <= buffered.length)) return;
-        // The packet's type and flags, then its body (what follows its remaining length).
-        const key = buffered[0] + buffered.substr(at, length);
+        key = buffered[0] + buffered.slice(at, total);
         buffered = buffered.substr(total);
         if (!connected) {
           // CONNACK: accepted (session present must be 0 after a clean-session CONNECT [MQTT-3.2.2-1]), or refused:
@@ -135,32 +144,32 @@ function receive(this: unknown, event?: string) {
           }
           connected = 1;
           log("MQTT connected");
-          // SUBSCRIBE (the base topic at QoS 0), then online, retained: one constant string.
+          // Online, retained, then SUBSCRIBE (the base topic at QoS 0): one constant string (in this order it ends in
+          // "\0", which the build writes shorter than a "\0" followed by a digit).
           send(
-            String.fromCharCode(0x82, CONFIG.baseTopic.length + 5) +
-              PacketId.Subscribe +
-              String.fromCharCode(0, CONFIG.baseTopic.length) +
-              CONFIG.baseTopic +
-              "\0" +
-              String.fromCharCode(0x31, 8 + (CONFIG.baseTopic + Topic.Availability).length) +
+            String.fromCharCode(0x31, 8 + (CONFIG.baseTopic + Topic.Availability).length) +
               String.fromCharCode(0, (CONFIG.baseTopic + Topic.Availability).length) +
               CONFIG.baseTopic +
               Topic.Availability +
-              "online",
+              "online" +
+              String.fromCharCode(0x82, CONFIG.baseTopic.length + 5) +
+              PacketId.Subscribe +
+              String.fromCharCode(0, CONFIG.baseTopic.length) +
+              CONFIG.baseTopic +
+              "\0",
           );
-          report();
+          send();
         } else if (first >> 1 == 0x18) {
           // PUBLISH at QoS 0 (0x30, 0x31: DUP 0, retain either): acted on where its topic is the base topic.
           // Any other topic (which no broker sends here: the one subscription is this exact topic) is ignored.
-          // (The topic's length bytes begin with 0: found at 1, never at 0, where the first byte is.)
-          if (key.indexOf(short(0, CONFIG.baseTopic)) == 1) {
-            const payload = key.substr(CONFIG.baseTopic.length + 3);
-            let command!: Command;
+          if (key.substr(1, CONFIG.baseTopic.length + 2) == short(0, CONFIG.baseTopic)) {
+            // From here on the key is the payload (no variable of its own: the build then needs no `let`).
+            key = key.substr(CONFIG.baseTopic.length + 3);
             if (CONFIG.jsonCommands) {
-              command = parseCommand(payload);
+              command = parseCommand(key);
               if (command < 0) {
                 // Without brightness a JSON command always holds a state: [state, -1].
-                const json = parseJsonCommand(payload);
+                const json = parseJsonCommand(key);
                 if (json) command = json[0] as Command;
               }
             }
@@ -169,14 +178,14 @@ function receive(this: unknown, event?: string) {
             if (
               CONFIG.jsonCommands
                 ? command < 0
-                : payload[PlainCommand.Longest] || (command = PlainCommand.Words.split(" ").indexOf(payload.trim().toLowerCase()) % 3) < 0
+                : key[PlainCommand.Longest] || (command = PlainCommand.Words.split(" ").indexOf(key.trim().toLowerCase()) % 3) < 0
             ) {
-              log("refused", JSON.stringify(payload.substr(0, 16)) + (payload[16] ? "..." : ""), "on " + CONFIG.baseTopic);
+              log("refused", JSON.stringify(key.substr(0, 16)) + (key[16] ? "..." : ""), "on " + CONFIG.baseTopic);
             } else {
               // Off 0, on 1, toggle 2 (flips the level).
               digitalWrite(CONFIG.ledPin, (level = command > Command.On ? !level : CONFIG.ledActiveLow ? !command : command));
               // One report per burst of commands: the last state is the one that counts. A timer's id is never 0.
-              reportPending = reportPending || setTimeout(report);
+              reportPending = reportPending || setTimeout(send);
             }
           }
         } else if (key == "\x90" + PacketId.Subscribe + "\x80") log("subscription refused: " + CONFIG.baseTopic);
@@ -189,7 +198,24 @@ function receive(this: unknown, event?: string) {
   else drop("closed");
 }
 
-function connect() {
+/**
+ * Connects, from the interval (`tick` 1). Without `tick` it is start(): at power-up, and again after a stop (save()
+ * stops, then starts the saved image), it puts the LED off, as at boot, and then connects (or has WiFi join first).
+ * One function for both: each function object costs RAM.
+ */
+function connect(tick?: number) {
+  if (!tick) {
+    // Started already (code in Storage runs at boot, and then 'init' comes too).
+    if (backoff) return;
+    backoff = 1;
+    // The LED off. (reportPending needs no reset: a report timer pending at a stop survives save() and fires.)
+    digitalWrite(CONFIG.ledPin, (level = CONFIG.ledActiveLow ? 1 : 0));
+    // With no SSID the board uses whatever network it has (saved WiFi settings, Ethernet).
+    if (CONFIG.wifiSsid !== undefined) {
+      countdown = 0;
+      return joinWifi(CONFIG.wifiSsid, CONFIG.wifiPassword, log, () => connect(1));
+    }
+  }
   buffered = "";
   toSkip = 0;
   // The deadline for the TCP connect and the CONNACK together.
@@ -238,13 +264,14 @@ function drop(reason?: string) {
     backoff = 0;
     reason = "stopped";
   }
-  if (socket) socket.end();
-  socket = connected = 0;
+  // end() gives undefined: socket and connected are falsy after this.
+  socket = connected = socket && socket.end();
   // Full jitter: 1 to `backoff` ticks (whole seconds, as the interval counts). A refusal comes just after the tick
   // that connected, so attempts stay at least a second apart; a link that dies mid-tick is retried within the
   // second. The backoff doubles up to the cap. Stopped: 0, and the countdown never reaches 0 again.
   countdown = backoff && (1 + Math.random() * backoff) | 0;
-  backoff = 2 * backoff < CONFIG.reconnectMaxSeconds ? 2 * backoff : CONFIG.reconnectMaxSeconds;
+  // (2 * backoff < the cap, for a whole backoff: backoff < half the cap, rounded up.)
+  backoff = backoff < (CONFIG.reconnectMaxSeconds + 1) >> 1 ? 2 * backoff : CONFIG.reconnectMaxSeconds;
   log("MQTT:", reason + (backoff ? "; retry in " + countdown + " s" : ""));
 }
 
@@ -261,24 +288,11 @@ setInterval(() => {
     if (connected > Delay.StableSeconds) backoff = 1;
   } else if (!--countdown) {
     if (socket) drop("no CONNACK");
-    else connect();
+    else connect(1);
   }
 }, 1000);
 
-/** At power-up, and again after a stop (save() stops, then starts the saved image): the LED off, as at boot. */
-function start() {
-  if (backoff) return;
-  backoff = 1;
-  // The LED off. (reportPending needs no reset: a report timer pending at a stop survives save() and fires.)
-  digitalWrite(CONFIG.ledPin, (level = CONFIG.ledActiveLow ? 1 : 0));
-  // With no SSID the board uses whatever network it has (saved WiFi settings, Ethernet).
-  if (CONFIG.wifiSsid !== undefined) {
-    countdown = 0;
-    joinWifi(CONFIG.wifiSsid, CONFIG.wifiPassword, log, connect);
-  } else connect();
-}
-
 // As main.ts: start on load and on 'init' (code saved with save()), stop on 'kill' (before save(), reset(), load()).
-E.on("init", start);
+E.on("init", connect);
 E.on("kill", drop);
-start();
+connect();

@@ -323,8 +323,8 @@ export class EspruinoSim extends EventEmitter {
         on: (event: string, handler: () => void) => {
           (this.eHandlers[event] ??= []).push(handler);
         },
-        toString: (bytes: Uint8Array) => Buffer.from(bytes).toString("latin1"),
-        toUint8Array: (text: string) => new Uint8Array(Buffer.from(text, "latin1")),
+        toString: (...data: unknown[]) => Buffer.from(espruinoBytes(data)).toString("latin1"),
+        toUint8Array: (...data: unknown[]) => new Uint8Array(espruinoBytes(data)),
         // Boot code in flash: .bootcde runs at power-up and on load(); with alwaysRun, .bootrst runs after reset() too.
         setBootCode: (code: unknown, alwaysRun?: unknown) => {
           const storage = this.options.storage;
@@ -491,6 +491,25 @@ export class EspruinoSim extends EventEmitter {
     });
     return wifi;
   }
+}
+
+/**
+ * The bytes of E.toString's and E.toUint8Array's arguments, read as Espruino reads them (jsvIterateCallback): a number
+ * is a byte, a string its chars, an array or typed array its elements, {data, count} `data` `count` times, {callback}
+ * what the function returns.
+ */
+function espruinoBytes(values: ArrayLike<unknown>, out: number[] = []): number[] {
+  for (let i = 0; i < values.length; i++) {
+    const value = values[i];
+    if (typeof value === "string") for (let at = 0; at < value.length; at++) out.push(value.charCodeAt(at) & 255);
+    else if (Array.isArray(value) || ArrayBuffer.isView(value)) espruinoBytes(value as ArrayLike<unknown>, out);
+    else if (value !== null && typeof value === "object") {
+      const spec = value as { data?: unknown; count?: unknown; callback?: unknown };
+      if (typeof spec.callback === "function") espruinoBytes([spec.callback()], out);
+      else for (let n = Number(spec.count ?? 1); n > 0; n--) espruinoBytes([spec.data], out);
+    } else out.push(Number(value) & 255);
+  }
+  return out;
 }
 
 /** Espruino's `Pin` objects: D0, D1...; they print as their name. */

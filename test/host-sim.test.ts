@@ -177,6 +177,33 @@ setTimeout(function () { console.log("still running"); }, 0);
   }
 });
 
+test("E.toString and E.toUint8Array read their arguments as the interpreter does", async () => {
+  // What the ESP8266-shaped interpreter printed for the same calls.
+  const board = boot(
+    LOG_CODES +
+      `
+logCodes("a", E.toString(0, 1, 2, "Hi", 3));
+logCodes("b", E.toString(1, 2, { data: [3, 4], count: 4 }, 5, 6));
+logCodes("c", E.toString(0x82, 3, "a\\xe9\\0"));
+logCodes("d", E.toString(new Uint8Array([1, 200])));
+logCodes("e", E.toString(1, { callback: function () { return "ok"; } }, 300));
+console.log("f " + E.toUint8Array(1, "A", [2, 3]).join(","));
+`,
+  );
+  try {
+    assert.deepEqual(board.lines, [
+      "a string 0,1,2,72,105,3",
+      "b string 1,2,3,4,3,4,3,4,3,4,5,6",
+      "c string 130,3,97,233,0",
+      "d string 1,200",
+      "e string 1,111,107,44",
+      "f 1,65,2,3",
+    ]);
+  } finally {
+    board.sim.powerOff();
+  }
+});
+
 // ---------------------------------------------------------------------------------------------------------------
 // Timers
 
@@ -371,6 +398,24 @@ console.log("once/off " + typeof s.once + " " + typeof s.off);
     assert.equal(board.sockets.length, 1);
     assert.equal(board.sockets[0]!.host, "127.0.0.1");
     assert.equal(board.sockets[0]!.port, peer.port);
+  } finally {
+    board.sim.powerOff();
+    await peer.close();
+  }
+});
+
+test("the connect callback, 'data' and 'end' run with the socket as \`this\` (as on the interpreter)", async () => {
+  const peer = await startPeer((socket) => socket.end("hi"));
+  const board = boot(`
+var s;
+var h = function (e) { console.log("this " + (this === s) + " " + (e === s ? "socket" : typeof e)); };
+s = require("net").connect({ host: "127.0.0.1", port: ${peer.port} }, h);
+s.on("data", h);
+s.on("end", h);
+`);
+  try {
+    await board.line("this true undefined");
+    assert.deepEqual(board.lines, ["this true socket", "this true string", "this true undefined"]);
   } finally {
     board.sim.powerOff();
     await peer.close();
