@@ -27,6 +27,8 @@ const USAGE = `usage: npm run sim -- [options]
   --blank            no bundle: the board boots from its flash, empty unless --flash holds code
   --flash FILE       keep the board's flash (Storage, where uploads go) in FILE, so that code uploaded
                      through --repl runs again when the sim is started again (default: in memory)
+  --espruino-version V  the version the board reports to the Espruino CLI (default 2v29; only the answer
+                     changes, the board still behaves as 2v29), to see npm run flash refuse an old one
   --json             one JSON object per line on stdout
   --trace            print every MQTT packet in and out
   --help`;
@@ -48,6 +50,7 @@ function parse() {
         blank: { type: "boolean" },
         devices: { type: "string" },
         flash: { type: "string" },
+        "espruino-version": { type: "string" },
         json: { type: "boolean" },
         trace: { type: "boolean" },
         help: { type: "boolean" },
@@ -186,7 +189,7 @@ async function main() {
   });
 
   // The board: one interpreter (EspruinoSim) per power-up, reset() or load(), all over the same flash.
-  const board = new SimBoard({ wifi: flags["no-wifi"] !== true, storage: new SimStorage(flags.flash) });
+  const board = new SimBoard({ wifi: flags["no-wifi"] !== true, storage: new SimStorage(flags.flash), version: flags["espruino-version"] });
   board.on("console", (text: string) => print({ event: "console", text }, `[device] ${text}`));
   board.on("sim", (sim: EspruinoSim) => {
     sim.on("pin", (change: PinChange) =>

@@ -23,6 +23,8 @@ export interface SimOptions {
   fileName?: string;
   /** What getSerial() returns. */
   serial?: string;
+  /** The Espruino version process.env.VERSION reports (default 2v29, the one emulated): only what the CLI reads. */
+  version?: string;
   /** Provide the Wifi module (an ESP board) or not (Espruino's Linux build). */
   wifi?: boolean;
   /** Bytes per 'data' event at most. */
@@ -338,7 +340,7 @@ export class EspruinoSim extends EventEmitter {
         // What the Espruino CLI reads on connect: VERSION (2v29: it writes code to Storage), BOARD, and MODULES (the
         // built-in modules, which it then does not try to download).
         env: {
-          VERSION: "2v29",
+          VERSION: this.options.version ?? "2v29",
           BOARD: "HOSTSIM",
           SERIAL: this.options.serial ?? "5ccf7f00-00000001",
           get MODULES() {

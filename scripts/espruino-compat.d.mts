@@ -23,6 +23,7 @@ export type EspruinoConstruct =
   | "missing built-in"
   | "reserved identifier"
   | "regex flag"
+  | "do without braces"
   | "regex construct";
 
 export interface EspruinoIncompatibility {

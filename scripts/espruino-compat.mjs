@@ -36,6 +36,7 @@ const WHY = {
   "missing built-in": "not present in Espruino",
   "reserved identifier": "Espruino rejects this name as an identifier",
   "regex flag": "Espruino supports only the g, i and m regex flags",
+  "do without braces": "Espruino before 2v25 cannot parse do x;while(...) (2v20, the oldest the firmware runs on: Got ';' expected while); make the loop another kind",
   "regex construct": "Espruino matches it wrongly: its regular expressions get |, (?:...), a quantifier after a group and {n} wrong",
 };
 
@@ -523,8 +524,10 @@ class Checker {
       case "ForInStatement":
       case "ForOfStatement":
         return this.forLoop(node);
-      case "WhileStatement":
       case "DoWhileStatement":
+        if (node.body.type !== "BlockStatement") this.report(node, "do without braces");
+      // falls through
+      case "WhileStatement":
         return this.loop(() => { this.visit(node.test); this.visit(node.body); });
 
       case "VariableDeclaration":

@@ -65,6 +65,21 @@ export function checkPort(port: string | undefined): string | null {
   return null;
 }
 
+/**
+ * The oldest Espruino the firmware runs on. Every build of it has `try {} catch {}` without a binding, which 2v20 was
+ * the first to take: 2v19 stops at it with "Uncaught SyntaxError: Got '{' expected '('" (seen on 2v19 built for
+ * Linux), so the code would be saved but never run.
+ */
+export const OLDEST_ESPRUINO = { major: 2, minor: 20 };
+
+/** Whether a version as Espruino reports it ("2v19", "2v19.123", "1v99") is older than OLDEST_ESPRUINO. */
+export function espruinoTooOld(version: string): boolean {
+  const match = /^(\d+)v(\d+)/.exec(version);
+  if (!match) return false; // an unknown form: let the upload go, the board's own errors are still caught
+  const major = Number(match[1]);
+  return major < OLDEST_ESPRUINO.major || (major === OLDEST_ESPRUINO.major && Number(match[2]) < OLDEST_ESPRUINO.minor);
+}
+
 /** What went wrong, for the user: a sentence and what to try. */
 export interface Failure {
   problem: string;
@@ -82,6 +97,9 @@ const PROMPT_ADVICE = [
   "the board may be busy or stuck: press its reset button (or power it off and on) and try again",
   "check that the board runs Espruino: flash Espruino itself first (README, step 1)",
 ];
+const UPDATE_ADVICE = [
+  "flash a newer Espruino onto the board first (README, step 1: espruino.com/ESP32 or espruino.com/EspruinoESP8266), then upload again",
+];
 const MEMORY_ADVICE = [
   "the board ran out of memory (RAM) while taking or starting the code",
   "make the bundle smaller: turn off what you do not use (QoS 1/2, the offline queue, discovery); npm run size shows the profiles",
@@ -91,7 +109,8 @@ const MEMORY_ADVICE = [
 /**
  * Turns the verbose Espruino CLI's lines into progress for a person: connecting, the board found, each chunk of
  * code written to flash, load(), what the board prints; and notes the failures the CLI does not report in its exit
- * code. Feed it every line of the CLI's stdout and stderr with `line()`, then ask `result(exitCode)`.
+ * code. Feed it every line of the CLI's stdout and stderr with `line()`, then ask `result(exitCode)`. `stop` is
+ * called when the upload must not go on (a board whose Espruino is too old): stop the CLI before it writes.
  */
 export class UploadProgress {
   private chunks = 0;
@@ -109,6 +128,7 @@ export class UploadProgress {
   constructor(
     private readonly port: string,
     private readonly show: (line: string) => void,
+    private readonly stop: () => void = () => {},
   ) {}
 
   line(raw: string): void {
@@ -118,6 +138,11 @@ export class UploadProgress {
     else if ((match = /^Found (.+), (\S+)$/.exec(text))) {
       this.board = `${match[1]}, Espruino ${match[2]}`;
       this.show(`board: ${this.board}`);
+      if (espruinoTooOld(match[2]!)) {
+        const { major, minor } = OLDEST_ESPRUINO;
+        this.fail(`the board runs Espruino ${match[2]}; the firmware needs ${major}v${minor} or later (nothing was uploaded)`, UPDATE_ADVICE);
+        this.stop();
+      }
     } else if (text === "Connected" || text === "serial: Connected Ok") {
       if (!this.connected) this.show("connected");
       this.connected = true;
@@ -193,9 +218,13 @@ export class UploadProgress {
 }
 
 /** Runs the CLI; resolves with its exit code (null when it was killed after `timeoutMs`). */
-function runCli(args: string[], onLine: (line: string) => void, timeoutMs: number): Promise<number | null> {
+function runCli(args: string[], onLine: (line: string) => void, timeoutMs: number, abort: AbortSignal): Promise<number | null> {
   const cli = createRequire(import.meta.url).resolve("espruino/bin/espruino-cli.js");
-  const child = spawn(process.execPath, [cli, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  // Aborted: killed at once (SIGKILL), before it sends anything more to the board.
+  const child = spawn(process.execPath, [cli, ...args], { stdio: ["ignore", "pipe", "pipe"], signal: abort, killSignal: "SIGKILL" });
+  child.on("error", (error) => {
+    if (error.name !== "AbortError") onLine(`(flash: the Espruino CLI failed: ${error.message})`);
+  });
   // Lines end at \n only: the board's output holds bare \r (its prompt handling), which readline would split on.
   for (const stream of [child.stdout!, child.stderr!]) {
     let pending = "";
@@ -265,11 +294,12 @@ async function main() {
   const args = espruinoArgs({ port: flags.port!, baud, bundle, offlineDir });
   console.log(`uploading: espruino ${args.join(" ")}`);
   if (flags["dry-run"]) return rmSync(offlineDir, { recursive: true, force: true });
-  const progress = new UploadProgress(flags.port!, (line) => console.log(line));
+  const abort = new AbortController();
+  const progress = new UploadProgress(flags.port!, (line) => console.log(line), () => abort.abort());
   const exitCode = await runCli(args, (line) => {
     if (flags.verbose) console.log(`[espruino] ${line}`);
     progress.line(line);
-  }, timeout * 1000);
+  }, timeout * 1000, abort.signal);
   rmSync(offlineDir, { recursive: true, force: true });
   const outcome = progress.result(exitCode);
   for (const warning of outcome.warnings) console.log(`warning: ${warning}`);

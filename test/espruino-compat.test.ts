@@ -109,6 +109,7 @@ const flagged: Array<[name: string, source: string, expected: Hit[]]> = [
   ["alternation in a RegExp call", 'var r = RegExp("a|b");', [["regex construct", 1, 9]]],
   ["a quantifier on a group in new RegExp", 'var r = new RegExp("(a)*");', [["regex construct", 1, 9]]],
   ["alternation after [^] (any character)", "var r = /[^]|a/;", [["regex construct", 1, 9]]],
+  ["do with a single statement (how esbuild minifies a one-line body)", "var n = 0;\ndo n++;while (n < 3);", [["do without braces", 2, 1]]],
   ["new.target", "function F() {\n  if (!new.target) {}\n}", [["syntax", 2, 8]]],
   ["import.meta is a syntax error in a script", "var u = import.meta.url;", [["syntax", 1, 9]]],
   ["parse error", "var ok = 1;\nvar = 2;", [["syntax", 2, 5]]],
@@ -178,6 +179,7 @@ const valid: Array<[name: string, source: string]> = [
   ["regex flags g, i and m", "var r = /a\\d+/gim;"],
   ["regex constructs Espruino matches rightly", "var r = [/^\\d+\\.\\d+$/, /\\s*([{}:,])\\s*/g, /[^\\x00-\\x02\\x80]/, /^[+#]/, /^\"\\w+\"$/];"],
   ["| ( ) { in a class or escaped", "var r = [/[|(){}]+/, /a\\|b/, /\\(x\\)+/, /a\\{2\\}/, /[\\]|]/];"],
+  ["do with a block", "var n = 0;\ndo { n++; } while (n < 3);\nwhile (n--) n;\nfor (; n < 3; n++) n;"],
   ["\\u escapes without braces", "var s = '\\u00e9\\xff';"],
 ];
 

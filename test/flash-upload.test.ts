@@ -5,7 +5,7 @@
 import { after, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildFirmware } from "../esbuild.config.mjs";
@@ -28,8 +28,8 @@ async function buildFor(mqttUrl: string, name: string): Promise<{ file: string; 
 }
 
 /** A simulated board as its own process, blank (no bundle), with its REPL on a free port and its flash in a file. */
-async function startBlankBoard(brokerUrl: string, flashFile: string): Promise<{ sim: SimProcess; repl: string }> {
-  const sim = new SimProcess(["--blank", "--repl", "0", "--broker", brokerUrl, "--flash", flashFile, "--http-port", "0"]);
+async function startBlankBoard(brokerUrl: string, flashFile: string, extraArgs: string[] = []): Promise<{ sim: SimProcess; repl: string }> {
+  const sim = new SimProcess(["--blank", "--repl", "0", "--broker", brokerUrl, "--flash", flashFile, "--http-port", "0", ...extraArgs]);
   const event = await sim.waitFor((e) => e.event === "repl" && typeof e.url === "string", "REPL address");
   await sim.waitFor((e) => e.event === "boot", "boot");
   return { sim, repl: event.url as string };
@@ -116,6 +116,28 @@ describe("the real Espruino CLI uploads into the simulated board over tcp://", (
     const nobody = await runFlashScript(["--port", `tcp://127.0.0.1:${await freePort()}`, "--bundle", file]);
     assert.equal(nobody.code, 1, nobody.output);
     assert.match(nobody.output, /upload failed: could not connect to tcp:\/\/127\.0\.0\.1:\d+ \(ECONNREFUSED\)/);
+  });
+
+  test("npm run flash refuses a board whose Espruino is older than 2v20, and sends it nothing: no reset(), no code in flash", async () => {
+    const broker = await startAedes(0);
+    const { file } = await buildFor(broker.url, "flashold");
+    const { sim, repl } = await startBlankBoard(broker.url, join(workDir, "old-flash.json"), ["--espruino-version", "2v19"]);
+    try {
+      const old = await runFlashScript(["--port", repl, "--bundle", file]);
+      assert.equal(old.code, 1, old.output);
+      assert.match(old.output, /board: HOSTSIM, Espruino 2v19/);
+      assert.match(old.output, /upload failed: the board runs Espruino 2v19; the firmware needs 2v20 or later \(nothing was uploaded\)/);
+      assert.match(old.output, /flash a newer Espruino onto the board first/);
+      assert.doesNotMatch(old.output, /writing \d+ bytes|chunk 1\//);
+      // Give a late write time to land, then check the board saw none: it never restarted and its flash is empty.
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      assert.deepEqual(sim.events.filter((e) => e.event === "restart"), []);
+    } finally {
+      await sim.kill();
+      await broker.close();
+    }
+    const flashFile = join(workDir, "old-flash.json");
+    assert.deepEqual(existsSync(flashFile) ? JSON.parse(readFileSync(flashFile, "utf8")) : {}, {}, "nothing in the board's flash");
   });
 });
 

@@ -3,7 +3,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { checkPort, espruinoArgs, UploadProgress } from "../scripts/flash.ts";
+import { checkPort, espruinoArgs, espruinoTooOld, UploadProgress } from "../scripts/flash.ts";
 
 test("uploads with the Espruino CLI as boot code in flash, to the given port and speed, verbose (for progress) and offline", () => {
   assert.deepEqual(espruinoArgs({ port: "/dev/ttyUSB0", baud: 115200, bundle: "dist/firmware.js", offlineDir: "/tmp/x" }), [
@@ -46,12 +46,17 @@ test("no --port: exits 2 with the usage", () => {
   );
 });
 
-/** Feeds CLI lines to an UploadProgress; returns what it showed and its verdict. */
+/** Feeds CLI lines to an UploadProgress; returns what it showed, its verdict, and after how many lines it said stop. */
 function read(port: string, lines: string[], exitCode: number | null = 0) {
   const shown: string[] = [];
-  const progress = new UploadProgress(port, (line) => shown.push(line));
-  for (const line of lines) progress.line(line);
-  return { shown, ...progress.result(exitCode) };
+  let linesFed = 0;
+  let stoppedAfter: number | null = null;
+  const progress = new UploadProgress(port, (line) => shown.push(line), () => (stoppedAfter ??= linesFed));
+  for (const line of lines) {
+    linesFed++;
+    progress.line(line);
+  }
+  return { shown, stoppedAfter, ...progress.result(exitCode) };
 }
 
 // Lines as the verbose CLI printed them during an upload into a real Espruino (2v29, ESP8266-shaped, over telnet).
@@ -120,6 +125,22 @@ test("failures the CLI exits 0 on are caught: out of memory, an exception at boo
   const cut = read("/dev/ttyUSB0", [...START, CHUNKS[0]!]);
   assert.match(cut.failure!.problem, /the upload did not complete/);
   assert.match(read("/dev/ttyUSB0", [...START], null).failure!.problem, /exited with a signal/);
+});
+
+test("Espruino older than 2v20 (no catch without a binding) is refused as soon as the CLI names it, before the upload", () => {
+  for (const version of ["2v19", "2v19.123", "2v09", "1v99"]) assert.equal(espruinoTooOld(version), true, version);
+  for (const version of ["2v20", "2v20.1", "2v29.277", "2v100", "3v00", "HOSTSIM"]) assert.equal(espruinoTooOld(version), false, version);
+
+  const old = START.map((line) => line.replace("2v29.277", "2v19"));
+  // The CLI killed at once (as flash.ts does on stop) exits with a signal: the verdict is still the version's.
+  const result = read("/dev/ttyUSB0", old.slice(0, 4), null);
+  assert.equal(result.ok, false);
+  assert.equal(result.stoppedAfter, 4, "stop is asked on the line that names the version");
+  assert.equal(result.failure!.problem, "the board runs Espruino 2v19; the firmware needs 2v20 or later (nothing was uploaded)");
+  assert.match(result.failure!.advice.join("\n"), /flash a newer Espruino onto the board/);
+  assert.deepEqual(result.shown, ["connecting to tcp://127.0.0.1:2323...", "connected", "board: LINUX_ESP8266SHAPED, Espruino 2v19"]);
+
+  assert.equal(read("/dev/ttyUSB0", [...START, ...CHUNKS, "Upload Complete"]).stoppedAfter, null, "2v29 goes on");
 });
 
 test("a board without a module the bundle needs is reported (not fatal: the code says so on the board)", () => {

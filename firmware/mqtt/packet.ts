@@ -100,9 +100,9 @@ export function field(value: number | string): string {
 export function packet(firstByte: number, body: string, more?: number): string {
   let out = chr(firstByte);
   let length = body.length + ((more as number) | 0);
-  // Bit operators: the length fits in 28 bits.
-  do out += chr(length > 127 ? (length & 127) | 128 : length);
-  while ((length >>= 7));
+  // Bit operators: the length fits in 28 bits. Each turn writes a byte, then the loop goes on while bits are left:
+  // a do-while, written as a while because minified it is `do x;while(...)`, which Espruino before 2v25 cannot parse.
+  while (((out += chr(length > 127 ? (length & 127) | 128 : length)), (length >>= 7)));
   return out + body;
 }
 
