@@ -4,7 +4,8 @@
 //   join   packets in both directions are held for a short window and written together, several per read;
 //   delay  every packet waits `ms` before it is forwarded (order is kept);
 //   stall  the links open now go silent both ways, without a FIN or RST (a half-open link); new links work;
-//   cut    the next packet in a direction is forwarded only in part, then both sides are destroyed.
+//   cut    the next packet in a direction is forwarded only in part, then both sides are destroyed;
+//   hold   packets of one MQTT type in one direction wait (others pass) until `release()`.
 // `close()` ends the server and every socket it holds.
 import { createServer, connect, Server, Socket } from "node:net";
 
@@ -42,6 +43,8 @@ export class FaultProxy {
   mode: { split: boolean; join: number; delay: number } = { split: false, join: 0, delay: 0 };
   private readonly pairs = new Set<Pair>();
   private pendingCut: { direction: Direction; type?: number; resolve: () => void } | null = null;
+  private holding: { direction: Direction; type: number } | null = null;
+  private readonly heldBack: Array<{ pair: Pair; direction: Direction; packet: Buffer }> = [];
   private constructor(private readonly server: Server, readonly port: number, public targetPort: number) {}
 
   static async start(options: FaultProxyOptions): Promise<FaultProxy> {
@@ -86,6 +89,24 @@ export class FaultProxy {
     return new Promise((resolve) => {
       this.pendingCut = { direction, type, resolve };
     });
+  }
+
+  /** Packets of MQTT type `type` (4: PUBACK) going `direction` wait, in order, until `release()`; others pass. */
+  hold(direction: Direction, type: number): void {
+    this.holding = { direction, type };
+  }
+
+  /** Packets held so far. */
+  get heldCount(): number {
+    return this.heldBack.length;
+  }
+
+  /** Stops holding and forwards what was held, in order, on the links still open; returns how many. */
+  release(): number {
+    this.holding = null;
+    const held = this.heldBack.splice(0);
+    for (const { pair, direction, packet } of held) if (this.pairs.has(pair)) this.forward(pair, direction, packet);
+    return held.length;
   }
 
   /** Destroys every open link at once (an RST to both sides). */
@@ -150,6 +171,10 @@ export class FaultProxy {
   }
 
   private forward(pair: Pair, direction: Direction, packet: Buffer) {
+    if (this.holding && this.holding.direction === direction && packet[0]! >> 4 === this.holding.type) {
+      this.heldBack.push({ pair, direction, packet });
+      return;
+    }
     this.stats.packets[direction]++;
     const cut = this.pendingCut;
     if (cut && cut.direction === direction && (cut.type === undefined || packet[0]! >> 4 === cut.type)) {
