@@ -82,21 +82,24 @@ describe("createLedApp", () => {
   test("a publish the client refuses (its window full) goes again with the next report, with the state as it is then", () => {
     const published: string[] = [];
     const deferred: Array<() => void> = [];
+    const delays: number[] = [];
     /** Topics whose next publish is refused, as main.ts's publish says a refusal. */
     const refuse = new Set<string>();
     const app = createLedApp({
       baseTopic: "led",
       setLed: () => undefined,
       publish: (topic, payload) => !refuse.delete(topic) && published.push(`${topic}=${payload}`) > 0,
-      defer: (report) => deferred.push(report),
+      defer: (report, ms) => deferred.push(report) && delays.push(ms),
       log: () => undefined,
     });
     refuse.add("led/availability").add("led/state");
     app.connected();
     assert.deepEqual(published, [], "online refused");
+    assert.deepEqual(delays, [0], "the state report follows the connect's burst");
     deferred.shift()!();
     assert.deepEqual(published, ["led/availability=online"], "online again; then the state refused");
     assert.equal(deferred.length, 1, "another report pending");
+    assert.deepEqual(delays, [0, 100], "a refused report is tried again after 100 ms, not at once");
     app.message("led", "on");
     assert.equal(deferred.length, 1, "still one report pending for the command too");
     deferred.shift()!();

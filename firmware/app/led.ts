@@ -11,6 +11,9 @@ declare const LED_JSON: boolean;
 /** The LED is dimmed by PWM: {"brightness":0-255}, and the state as JSON on <base>/state/json. */
 declare const LED_BRIGHTNESS: boolean;
 
+/** A state report the client refused (its in-flight window full) is tried again after this long. */
+const REPORT_RETRY_MS = 100;
+
 export const enum Command {
   Invalid = -1,
   Off = 0,
@@ -87,7 +90,8 @@ export interface LedAppOptions {
   publish(topic: string, payload: string, retain: boolean): boolean;
   /**
    * Runs `report` after the commands that arrived together, with no argument (Espruino's setTimeout gives it
-   * undefined); `ms` is always 0, so that main.ts passes Espruino's setTimeout as it is. Commands that come in one
+   * undefined), so that main.ts passes Espruino's setTimeout as it is. `ms` is 0, or REPORT_RETRY_MS for a report the
+   * client refused. Commands that come in one
    * burst then cost one state report, not one each: on an ESP8266-shaped Espruino, 1,000 commands back to back with
    * a report each ran out of memory (every 9-byte command made a 16-byte report, faster than the socket sent them).
    */
@@ -133,13 +137,18 @@ export function createLedApp(options: LedAppOptions): LedApp {
       // Whatever was refused goes again after the events now waiting (acknowledgements among them), with the state as
       // it is then: nothing is left stale on the broker.
       if (
-        (online = online || options.publish(availabilityTopic, "online", true)) &&
-        options.publish(stateTopic, isOn ? "on" : "off", true) &&
-        !(LED_BRIGHTNESS && !options.publish(stateTopic + "/json", '{"state":"' + (isOn ? "ON" : "OFF") + '","brightness":' + level + "}", true))
+        !(
+          (online = online || options.publish(availabilityTopic, "online", true)) &&
+          options.publish(stateTopic, isOn ? "on" : "off", true) &&
+          !(LED_BRIGHTNESS && !options.publish(stateTopic + "/json", '{"state":"' + (isOn ? "ON" : "OFF") + '","brightness":' + level + "}", true))
+        )
       ) {
-        return;
+        // Tried again a little later, not at once: the acknowledgements that make room take a round trip, and an
+        // immediate retry would run the board flat out until then. Commands meanwhile join this report.
+        reportPending = true;
+        options.defer(apply, REPORT_RETRY_MS);
       }
-      command = Command.Invalid;
+      return;
     }
     if (command != Command.Invalid) {
       isOn = command == Command.Toggle ? !isOn : command == Command.On;
