@@ -12,7 +12,9 @@
 // ignored unread (a broker sends none: the one subscription is that exact topic).
 //
 // Everything lives at the top level, in few functions, and one interval of a second counts down every deadline and
-// delay: on Espruino each function object and each timer costs RAM, and each byte of source is RAM too.
+// delay: on Espruino each function object and each timer costs RAM, and each byte of source is RAM too. The functions
+// are const arrows, which the build writes into the one `var` statement, shorter than declarations (the same vars on
+// the interpreter); receive() alone is a declaration, after them: Espruino calls it with the socket as `this`.
 import { Command, parseCommand, parseJsonCommand, PlainCommand } from "./app/led";
 import { joinWifi } from "./board/wifi";
 import { Delay } from "./mqtt/delay";
@@ -73,16 +75,14 @@ let reportPending: number;
  * A packet whose remaining length fits one byte: the build picks this firmware only where every packet it sends is
  * that short (`tinyFirmwareGaps`). With 0 for `first`, a string field (its two length bytes, then the bytes).
  */
-function short(first: number, body: string) {
-  return E.toString(first, body.length, body);
-}
+const short = (first: number, body: string) => E.toString(first, body.length, body);
 
 /**
  * Sends `bytes` where connected (CONNACK came; so `socket` is the link), and drops the link if the write fails.
  * Without bytes (as the report timer calls it) it reports: the state, as a retained QoS 0 PUBLISH. (One function for
  * both: each function object costs RAM.)
  */
-function send(bytes?: string) {
+const send = (bytes?: string) => {
   if (!bytes) {
     reportPending = 0;
     bytes = short(0x31, short(0, CONFIG.baseTopic + Topic.State) + (CONFIG.ledActiveLow ? (level ? "off" : "on") : level ? "on" : "off"));
@@ -92,7 +92,84 @@ function send(bytes?: string) {
   } catch {
     drop("write failed");
   }
-}
+};
+
+/**
+ * Connects, from the interval (`tick` 1). Without `tick` it is start(): at power-up, and again after a stop (save()
+ * stops, then starts the saved image), it puts the LED off, as at boot, and then connects (or has WiFi join first).
+ * One function for both: each function object costs RAM.
+ */
+const connect = (tick?: number) => {
+  if (!tick) {
+    // Started already (code in Storage runs at boot, and then 'init' comes too).
+    if (backoff) return;
+    backoff = 1;
+    // The LED off. (reportPending needs no reset: a report timer pending at a stop survives save() and fires.)
+    digitalWrite(CONFIG.ledPin, (level = CONFIG.ledActiveLow ? 1 : 0));
+    // With no SSID the board uses whatever network it has (saved WiFi settings, Ethernet).
+    if (CONFIG.wifiSsid !== undefined) {
+      countdown = 0;
+      return joinWifi(CONFIG.wifiSsid, CONFIG.wifiPassword, log, () => connect(1));
+    }
+  }
+  buffered = "";
+  toSkip = 0;
+  // The deadline for the TCP connect and the CONNACK together.
+  countdown = Delay.ConnackSeconds;
+  try {
+    socket = (require("net") as EspruinoNet).connect({ host: CONFIG.mqttHost, port: CONFIG.mqttPort });
+    // CONNECT at once: Espruino holds what is written until the link is up (seen on the interpreter; in its source,
+    // a socket not yet connected takes nothing on ESP8266, ESP32 and Linux, and is tried again).
+    // Protocol MQTT level 4; flags: user name, password, Will retained at QoS 0, clean session; keepalive.
+    // String.fromCharCode on constants is folded by the build, and so is the rest but the derived client id.
+    socket.write(
+      short(
+        0x10,
+        "\0\x04MQTT\x04" +
+          String.fromCharCode((CONFIG.mqttUsername !== undefined || CONFIG.mqttPassword !== undefined ? 128 : 0) | (CONFIG.mqttPassword !== undefined ? 64 : 0) | 0x26, CONFIG.keepalive >> 8, CONFIG.keepalive & 255) +
+          (CONFIG.clientId !== undefined
+            ? String.fromCharCode(0, CONFIG.clientId.length) + CONFIG.clientId
+            : // Without one configured, a valid MQTT 3.1.1 client id (1-23 of [0-9a-zA-Z]) from the serial number.
+              short(0, ("led" + getSerial().replace(/[\W_]/g, "")).substr(0, 23))) +
+          String.fromCharCode(0, (CONFIG.baseTopic + Topic.Availability).length) +
+          CONFIG.baseTopic +
+          Topic.Availability +
+          "\0\x07offline" +
+          // A password without a user name goes with an empty one: 3.1.1 allows no password alone [MQTT-3.1.2-22].
+          (CONFIG.mqttUsername !== undefined || CONFIG.mqttPassword !== undefined ? String.fromCharCode(0, (CONFIG.mqttUsername ?? "").length) + (CONFIG.mqttUsername ?? "") : "") +
+          (CONFIG.mqttPassword !== undefined ? String.fromCharCode(0, CONFIG.mqttPassword.length) + CONFIG.mqttPassword : ""),
+      ),
+    );
+    socket.on("data", receive);
+    socket.on("end", receive);
+  } catch (error) {
+    // Whatever Espruino throws has a message (jsExceptionHere makes an error object of every kind it raises).
+    drop("cannot connect: " + (error as Error).message);
+  }
+};
+
+/**
+ * Ends the link (if any) and, unless stopped, reconnects after a backoff: 1 s doubling to the cap, with jitter.
+ * Called with no reason, it is E's 'kill' handler: a stop (reset, save, load), with no reconnect. Nothing is said to
+ * the broker: Espruino closes its sockets right after the 'kill' handlers, before what they write is sent (seen on
+ * the real interpreter), so the broker sends the Will, `offline`. Sending no DISCONNECT keeps it so, should that
+ * change. (One function for both: each function object costs RAM.)
+ */
+const drop = (reason?: string) => {
+  if (!reason) {
+    backoff = 0;
+    reason = "stopped";
+  }
+  // end() gives undefined: socket and connected are falsy after this.
+  socket = connected = socket && socket.end();
+  // Full jitter: 1 to `backoff` ticks (whole seconds, as the interval counts). A refusal comes just after the tick
+  // that connected, so attempts stay at least a second apart; a link that dies mid-tick is retried within the
+  // second. The backoff doubles up to the cap. Stopped: 0, and the countdown never reaches 0 again.
+  countdown = backoff && (1 + Math.random() * backoff) | 0;
+  // (2 * backoff < the cap, for a whole backoff: backoff < half the cap, rounded up.)
+  backoff = backoff < (CONFIG.reconnectMaxSeconds + 1) >> 1 ? 2 * backoff : CONFIG.reconnectMaxSeconds;
+  log("MQTT:", reason + (backoff ? "; retry in " + countdown + " s" : ""));
+};
 
 /**
  * The socket's 'data' and 'end' alike: a string of bytes, or nothing; `this` is the socket. Each whole packet is
@@ -196,83 +273,6 @@ function receive(this: unknown, event?: string) {
   }
   // 'end'.
   else drop("closed");
-}
-
-/**
- * Connects, from the interval (`tick` 1). Without `tick` it is start(): at power-up, and again after a stop (save()
- * stops, then starts the saved image), it puts the LED off, as at boot, and then connects (or has WiFi join first).
- * One function for both: each function object costs RAM.
- */
-function connect(tick?: number) {
-  if (!tick) {
-    // Started already (code in Storage runs at boot, and then 'init' comes too).
-    if (backoff) return;
-    backoff = 1;
-    // The LED off. (reportPending needs no reset: a report timer pending at a stop survives save() and fires.)
-    digitalWrite(CONFIG.ledPin, (level = CONFIG.ledActiveLow ? 1 : 0));
-    // With no SSID the board uses whatever network it has (saved WiFi settings, Ethernet).
-    if (CONFIG.wifiSsid !== undefined) {
-      countdown = 0;
-      return joinWifi(CONFIG.wifiSsid, CONFIG.wifiPassword, log, () => connect(1));
-    }
-  }
-  buffered = "";
-  toSkip = 0;
-  // The deadline for the TCP connect and the CONNACK together.
-  countdown = Delay.ConnackSeconds;
-  try {
-    socket = (require("net") as EspruinoNet).connect({ host: CONFIG.mqttHost, port: CONFIG.mqttPort });
-    // CONNECT at once: Espruino holds what is written until the link is up (seen on the interpreter; in its source,
-    // a socket not yet connected takes nothing on ESP8266, ESP32 and Linux, and is tried again).
-    // Protocol MQTT level 4; flags: user name, password, Will retained at QoS 0, clean session; keepalive.
-    // String.fromCharCode on constants is folded by the build, and so is the rest but the derived client id.
-    socket.write(
-      short(
-        0x10,
-        "\0\x04MQTT\x04" +
-          String.fromCharCode((CONFIG.mqttUsername !== undefined || CONFIG.mqttPassword !== undefined ? 128 : 0) | (CONFIG.mqttPassword !== undefined ? 64 : 0) | 0x26, CONFIG.keepalive >> 8, CONFIG.keepalive & 255) +
-          (CONFIG.clientId !== undefined
-            ? String.fromCharCode(0, CONFIG.clientId.length) + CONFIG.clientId
-            : // Without one configured, a valid MQTT 3.1.1 client id (1-23 of [0-9a-zA-Z]) from the serial number.
-              short(0, ("led" + getSerial().replace(/[\W_]/g, "")).substr(0, 23))) +
-          String.fromCharCode(0, (CONFIG.baseTopic + Topic.Availability).length) +
-          CONFIG.baseTopic +
-          Topic.Availability +
-          "\0\x07offline" +
-          // A password without a user name goes with an empty one: 3.1.1 allows no password alone [MQTT-3.1.2-22].
-          (CONFIG.mqttUsername !== undefined || CONFIG.mqttPassword !== undefined ? String.fromCharCode(0, (CONFIG.mqttUsername ?? "").length) + (CONFIG.mqttUsername ?? "") : "") +
-          (CONFIG.mqttPassword !== undefined ? String.fromCharCode(0, CONFIG.mqttPassword.length) + CONFIG.mqttPassword : ""),
-      ),
-    );
-    socket.on("data", receive);
-    socket.on("end", receive);
-  } catch (error) {
-    // Whatever Espruino throws has a message (jsExceptionHere makes an error object of every kind it raises).
-    drop("cannot connect: " + (error as Error).message);
-  }
-}
-
-/**
- * Ends the link (if any) and, unless stopped, reconnects after a backoff: 1 s doubling to the cap, with jitter.
- * Called with no reason, it is E's 'kill' handler: a stop (reset, save, load), with no reconnect. Nothing is said to
- * the broker: Espruino closes its sockets right after the 'kill' handlers, before what they write is sent (seen on
- * the real interpreter), so the broker sends the Will, `offline`. Sending no DISCONNECT keeps it so, should that
- * change. (One function for both: each function object costs RAM.)
- */
-function drop(reason?: string) {
-  if (!reason) {
-    backoff = 0;
-    reason = "stopped";
-  }
-  // end() gives undefined: socket and connected are falsy after this.
-  socket = connected = socket && socket.end();
-  // Full jitter: 1 to `backoff` ticks (whole seconds, as the interval counts). A refusal comes just after the tick
-  // that connected, so attempts stay at least a second apart; a link that dies mid-tick is retried within the
-  // second. The backoff doubles up to the cap. Stopped: 0, and the countdown never reaches 0 again.
-  countdown = backoff && (1 + Math.random() * backoff) | 0;
-  // (2 * backoff < the cap, for a whole backoff: backoff < half the cap, rounded up.)
-  backoff = backoff < (CONFIG.reconnectMaxSeconds + 1) >> 1 ? 2 * backoff : CONFIG.reconnectMaxSeconds;
-  log("MQTT:", reason + (backoff ? "; retry in " + countdown + " s" : ""));
 }
 
 /** Every second: a PINGREQ where one is due, or whatever the countdown has come to (see `countdown`). */
