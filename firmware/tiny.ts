@@ -182,7 +182,8 @@ function receive(this: unknown, event?: string) {
   if (event) {
     // Any bytes from the broker, a skipped packet's too, show the link is alive.
     pingSent = 0;
-    buffered += toSkip > 0 ? event.substr(toSkip) : event;
+    // substring, not substr: a start below 0 (nothing to skip) counts as 0, as it does on Espruino.
+    buffered += event.substring(toSkip);
     toSkip -= event.length;
     while (socket) {
       const first = buffered.charCodeAt();
@@ -203,72 +204,70 @@ function receive(this: unknown, event?: string) {
         digit = buffered.charCodeAt(at);
         total += (digit % 128) * (1 << (7 * at++ - 7)) + 1;
       } while (digit & 128);
-      if (total > CONFIG.maxPacketSize) {
-        // Skipped as its bytes arrive, never buffered whole.
-        toSkip = total - buffered.length;
-        buffered = buffered.substr(total);
-        log("skipped a packet of", total, "bytes");
-      } else {
-        // Not all of it here yet (or not even its length: NaN).
-        if (!(total <= buffered.length)) return;
-        key = buffered[0] + buffered.slice(at, total);
-        buffered = buffered.substr(total);
-        if (!connected) {
-          // CONNACK: accepted (session present must be 0 after a clean-session CONNECT [MQTT-3.2.2-1]), or refused:
-          // " \0" (0x20 0x00) and its code.
-          if (key != " \0\0") {
-            return drop(/^ \0[^]$/.test(key) ? "refused, code " + key.charCodeAt(2) : BAD_PACKET + first);
-          }
-          connected = 1;
-          log("MQTT connected");
-          // Online, retained, then SUBSCRIBE (the base topic at QoS 0): one constant string (in this order it ends in
-          // "\0", which the build writes shorter than a "\0" followed by a digit).
-          send(
-            String.fromCharCode(0x31, 8 + (CONFIG.baseTopic + Topic.Availability).length) +
-              String.fromCharCode(0, (CONFIG.baseTopic + Topic.Availability).length) +
-              CONFIG.baseTopic +
-              Topic.Availability +
-              "online" +
-              String.fromCharCode(0x82, CONFIG.baseTopic.length + 5) +
-              PacketId.Subscribe +
-              String.fromCharCode(0, CONFIG.baseTopic.length) +
-              CONFIG.baseTopic +
-              "\0",
-          );
-          send();
-        } else if (first >> 1 == 0x18) {
-          // PUBLISH at QoS 0 (0x30, 0x31: DUP 0, retain either): acted on where its topic is the base topic.
-          // Any other topic (which no broker sends here: the one subscription is this exact topic) is ignored.
-          if (key.substr(1, CONFIG.baseTopic.length + 2) == short(0, CONFIG.baseTopic)) {
-            // From here on the key is the payload (no variable of its own: the build then needs no `let`).
-            key = key.substr(CONFIG.baseTopic.length + 3);
-            if (CONFIG.jsonCommands) {
-              command = parseCommand(key);
-              if (command < 0) {
-                // Without brightness a JSON command always holds a state: [state, -1].
-                const json = parseJsonCommand(key);
-                if (json) command = json[0] as Command;
-              }
-            }
-            // Without JSON commands parseCommand is written out here, its one use (the build drops the function): a
-            // payload longer than PlainCommand.Longest is refused unread.
-            if (
-              CONFIG.jsonCommands
-                ? command < 0
-                : key[PlainCommand.Longest] || (command = PlainCommand.Words.split(" ").indexOf(key.trim().toLowerCase()) % 3) < 0
-            ) {
-              log("refused", JSON.stringify(key.substr(0, 16)) + (key[16] ? "..." : ""), "on " + CONFIG.baseTopic);
-            } else {
-              // Off 0, on 1, toggle 2 (flips the level).
-              digitalWrite(CONFIG.ledPin, (level = command > Command.On ? !level : CONFIG.ledActiveLow ? !command : command));
-              // One report per burst of commands: the last state is the one that counts. A timer's id is never 0.
-              reportPending = reportPending || setTimeout(send);
+      // Not all of it here yet (or not even its length: NaN), and not oversized: wait for more.
+      if (!(total > CONFIG.maxPacketSize || total <= buffered.length)) return;
+      // The packet leaves the buffer. An oversized one is skipped as its bytes arrive, never buffered whole: above 0,
+      // this is what has not come yet (0 or less for a whole packet: nothing to skip).
+      toSkip = total - buffered.length;
+      // (An oversized packet's key is the part of it that is here, unused.)
+      key = buffered[0] + buffered.slice(at, total);
+      buffered = buffered.substr(total);
+      if (total > CONFIG.maxPacketSize) log("skipped a packet of", total, "bytes");
+      else if (!connected) {
+        // CONNACK: accepted (session present must be 0 after a clean-session CONNECT [MQTT-3.2.2-1]), or refused:
+        // " \0" (0x20 0x00) and its code.
+        if (key != " \0\0") {
+          return drop(/^ \0[^]$/.test(key) ? "refused, code " + key.charCodeAt(2) : BAD_PACKET + first);
+        }
+        connected = 1;
+        log("MQTT connected");
+        // Online, retained, then SUBSCRIBE (the base topic at QoS 0): one constant string (in this order it ends in
+        // "\0", which the build writes shorter than a "\0" followed by a digit).
+        send(
+          String.fromCharCode(0x31, 8 + (CONFIG.baseTopic + Topic.Availability).length) +
+            String.fromCharCode(0, (CONFIG.baseTopic + Topic.Availability).length) +
+            CONFIG.baseTopic +
+            Topic.Availability +
+            "online" +
+            String.fromCharCode(0x82, CONFIG.baseTopic.length + 5) +
+            PacketId.Subscribe +
+            String.fromCharCode(0, CONFIG.baseTopic.length) +
+            CONFIG.baseTopic +
+            "\0",
+        );
+        send();
+      } else if (first >> 1 == 0x18) {
+        // PUBLISH at QoS 0 (0x30, 0x31: DUP 0, retain either): acted on where its topic is the base topic.
+        // Any other topic (which no broker sends here: the one subscription is this exact topic) is ignored.
+        if (key.substr(1, CONFIG.baseTopic.length + 2) == short(0, CONFIG.baseTopic)) {
+          // From here on the key is the payload (no variable of its own: the build then needs no `let`).
+          key = key.substr(CONFIG.baseTopic.length + 3);
+          if (CONFIG.jsonCommands) {
+            command = parseCommand(key);
+            if (command < 0) {
+              // Without brightness a JSON command always holds a state: [state, -1].
+              const json = parseJsonCommand(key);
+              if (json) command = json[0] as Command;
             }
           }
-        } else if (key == "\x90" + PacketId.Subscribe + "\x80") log("subscription refused: " + CONFIG.baseTopic);
-        // SUBACK granting QoS 0, PINGRESP: nothing to do. Anything else: a protocol error.
-        else if (key != "\x90" + PacketId.Subscribe + "\0" && key != "\xd0") return drop(BAD_PACKET + first);
-      }
+          // Without JSON commands parseCommand is written out here, its one use (the build drops the function): a
+          // payload longer than PlainCommand.Longest is refused unread.
+          if (
+            CONFIG.jsonCommands
+              ? command < 0
+              : key[PlainCommand.Longest] || (command = PlainCommand.Words.split(" ").indexOf(key.trim().toLowerCase()) % 3) < 0
+          ) {
+            log("refused", JSON.stringify(key.substr(0, 16)) + (key[16] ? "..." : ""), "on " + CONFIG.baseTopic);
+          } else {
+            // Off 0, on 1, toggle 2 (flips the level).
+            digitalWrite(CONFIG.ledPin, (level = command > Command.On ? !level : CONFIG.ledActiveLow ? !command : command));
+            // One report per burst of commands: the last state is the one that counts. A timer's id is never 0.
+            reportPending = reportPending || setTimeout(send);
+          }
+        }
+      } else if (key == "\x90" + PacketId.Subscribe + "\x80") log("subscription refused: " + CONFIG.baseTopic);
+      // SUBACK granting QoS 0, PINGRESP: nothing to do. Anything else: a protocol error.
+      else if (key != "\x90" + PacketId.Subscribe + "\0" && key != "\xd0") return drop(BAD_PACKET + first);
     }
   }
   // 'end'.
