@@ -238,8 +238,9 @@ function receive(this: unknown, event?: string) {
         send();
       } else if (first >> 1 == 0x18) {
         // PUBLISH at QoS 0 (0x30, 0x31: DUP 0, retain either): acted on where its topic is the base topic.
-        // Any other topic (which no broker sends here: the one subscription is this exact topic) is ignored.
-        if (key.substr(1, CONFIG.baseTopic.length + 2) == short(0, CONFIG.baseTopic)) {
+        // Any other topic (which no broker sends here: the one subscription is this exact topic) is ignored. The
+        // topic field starts right after the first byte (0x30 or 0x31, never its length's high byte 0): found at 1.
+        if (key.indexOf(short(0, CONFIG.baseTopic)) == 1) {
           // From here on the key is the payload (no variable of its own: the build then needs no `let`).
           key = key.substr(CONFIG.baseTopic.length + 3);
           if (CONFIG.jsonCommands) {
