@@ -12,7 +12,9 @@
 // ignored unread (a broker sends none: the one subscription is that exact topic).
 //
 // Everything lives at the top level, in few functions, and one interval of a second counts down every deadline and
-// delay: on Espruino each function object and each timer costs RAM, and each byte of source is RAM too.
+// delay: on Espruino each function object and each timer costs RAM, and each byte of source is RAM too. The functions
+// are const arrows, which the build writes into the one `var` statement, shorter than declarations (the same vars on
+// the interpreter); receive() alone is a declaration, after them: Espruino calls it with the socket as `this`.
 import { Command, parseCommand, parseJsonCommand, PlainCommand } from "./app/led";
 import { joinWifi } from "./board/wifi";
 import { Delay } from "./mqtt/delay";
@@ -73,16 +75,14 @@ let reportPending: number;
  * A packet whose remaining length fits one byte: the build picks this firmware only where every packet it sends is
  * that short (`tinyFirmwareGaps`). With 0 for `first`, a string field (its two length bytes, then the bytes).
  */
-function short(first: number, body: string) {
-  return E.toString(first, body.length, body);
-}
+const short = (first: number, body: string) => E.toString(first, body.length, body);
 
 /**
  * Sends `bytes` where connected (CONNACK came; so `socket` is the link), and drops the link if the write fails.
  * Without bytes (as the report timer calls it) it reports: the state, as a retained QoS 0 PUBLISH. (One function for
  * both: each function object costs RAM.)
  */
-function send(bytes?: string) {
+const send = (bytes?: string) => {
   if (!bytes) {
     reportPending = 0;
     bytes = short(0x31, short(0, CONFIG.baseTopic + Topic.State) + (CONFIG.ledActiveLow ? (level ? "off" : "on") : level ? "on" : "off"));
@@ -92,118 +92,14 @@ function send(bytes?: string) {
   } catch {
     drop("write failed");
   }
-}
-
-/**
- * The socket's 'data' and 'end' alike: a string of bytes, or nothing; `this` is the socket. Each whole packet is
- * checked against what a broker may send this client; anything else is a protocol error, after which a client must
- * close [MQTT-4.8.0-1].
- */
-function receive(this: unknown, event?: string) {
-  // An event of a socket dropped before (its listeners stay on it): the link it speaks of is gone.
-  if (this != socket) return;
-  if (event) {
-    // Any bytes from the broker, a skipped packet's too, show the link is alive.
-    pingSent = 0;
-    buffered += toSkip > 0 ? event.substr(toSkip) : event;
-    toSkip -= event.length;
-    while (socket) {
-      const first = buffered.charCodeAt();
-      /** The whole packet's length: its first byte, each length byte and the remaining length they give. */
-      let total = 1;
-      let at = 1;
-      let digit;
-      /**
-       * The packet's type and flags, then its body (what follows its remaining length); and a PUBLISH's command, once
-       * read. Declared here, with the rest: the build then writes no `let` of their own.
-       */
-      let key: string;
-      let command!: Command;
-      // The remaining length: 7 bits a byte, low first, at most 4 bytes. Reading past the end gives NaN: it ends the
-      // loop, and makes the length NaN (no skip below, and a wait for more bytes).
-      do {
-        if (at > 4) return drop(BAD_PACKET + first);
-        digit = buffered.charCodeAt(at);
-        total += (digit % 128) * (1 << (7 * at++ - 7)) + 1;
-      } while (digit & 128);
-      if (total > CONFIG.maxPacketSize) {
-        // Skipped as its bytes arrive, never buffered whole.
-        toSkip = total - buffered.length;
-        buffered = buffered.substr(total);
-        log("skipped a packet of", total, "bytes");
-      } else {
-        // Not all of it here yet (or not even its length: NaN).
-        if (!(total <= buffered.length)) return;
-        key = buffered[0] + buffered.slice(at, total);
-        buffered = buffered.substr(total);
-        if (!connected) {
-          // CONNACK: accepted (session present must be 0 after a clean-session CONNECT [MQTT-3.2.2-1]), or refused:
-          // " \0" (0x20 0x00) and its code.
-          if (key != " \0\0") {
-            return drop(/^ \0[^]$/.test(key) ? "refused, code " + key.charCodeAt(2) : BAD_PACKET + first);
-          }
-          connected = 1;
-          log("MQTT connected");
-          // Online, retained, then SUBSCRIBE (the base topic at QoS 0): one constant string (in this order it ends in
-          // "\0", which the build writes shorter than a "\0" followed by a digit).
-          send(
-            String.fromCharCode(0x31, 8 + (CONFIG.baseTopic + Topic.Availability).length) +
-              String.fromCharCode(0, (CONFIG.baseTopic + Topic.Availability).length) +
-              CONFIG.baseTopic +
-              Topic.Availability +
-              "online" +
-              String.fromCharCode(0x82, CONFIG.baseTopic.length + 5) +
-              PacketId.Subscribe +
-              String.fromCharCode(0, CONFIG.baseTopic.length) +
-              CONFIG.baseTopic +
-              "\0",
-          );
-          send();
-        } else if (first >> 1 == 0x18) {
-          // PUBLISH at QoS 0 (0x30, 0x31: DUP 0, retain either): acted on where its topic is the base topic.
-          // Any other topic (which no broker sends here: the one subscription is this exact topic) is ignored.
-          if (key.substr(1, CONFIG.baseTopic.length + 2) == short(0, CONFIG.baseTopic)) {
-            // From here on the key is the payload (no variable of its own: the build then needs no `let`).
-            key = key.substr(CONFIG.baseTopic.length + 3);
-            if (CONFIG.jsonCommands) {
-              command = parseCommand(key);
-              if (command < 0) {
-                // Without brightness a JSON command always holds a state: [state, -1].
-                const json = parseJsonCommand(key);
-                if (json) command = json[0] as Command;
-              }
-            }
-            // Without JSON commands parseCommand is written out here, its one use (the build drops the function): a
-            // payload longer than PlainCommand.Longest is refused unread.
-            if (
-              CONFIG.jsonCommands
-                ? command < 0
-                : key[PlainCommand.Longest] || (command = PlainCommand.Words.split(" ").indexOf(key.trim().toLowerCase()) % 3) < 0
-            ) {
-              log("refused", JSON.stringify(key.substr(0, 16)) + (key[16] ? "..." : ""), "on " + CONFIG.baseTopic);
-            } else {
-              // Off 0, on 1, toggle 2 (flips the level).
-              digitalWrite(CONFIG.ledPin, (level = command > Command.On ? !level : CONFIG.ledActiveLow ? !command : command));
-              // One report per burst of commands: the last state is the one that counts. A timer's id is never 0.
-              reportPending = reportPending || setTimeout(send);
-            }
-          }
-        } else if (key == "\x90" + PacketId.Subscribe + "\x80") log("subscription refused: " + CONFIG.baseTopic);
-        // SUBACK granting QoS 0, PINGRESP: nothing to do. Anything else: a protocol error.
-        else if (key != "\x90" + PacketId.Subscribe + "\0" && key != "\xd0") return drop(BAD_PACKET + first);
-      }
-    }
-  }
-  // 'end'.
-  else drop("closed");
-}
+};
 
 /**
  * Connects, from the interval (`tick` 1). Without `tick` it is start(): at power-up, and again after a stop (save()
  * stops, then starts the saved image), it puts the LED off, as at boot, and then connects (or has WiFi join first).
  * One function for both: each function object costs RAM.
  */
-function connect(tick?: number) {
+const connect = (tick?: number) => {
   if (!tick) {
     // Started already (code in Storage runs at boot, and then 'init' comes too).
     if (backoff) return;
@@ -250,7 +146,7 @@ function connect(tick?: number) {
     // Whatever Espruino throws has a message (jsExceptionHere makes an error object of every kind it raises).
     drop("cannot connect: " + (error as Error).message);
   }
-}
+};
 
 /**
  * Ends the link (if any) and, unless stopped, reconnects after a backoff: 1 s doubling to the cap, with jitter.
@@ -259,7 +155,7 @@ function connect(tick?: number) {
  * the real interpreter), so the broker sends the Will, `offline`. Sending no DISCONNECT keeps it so, should that
  * change. (One function for both: each function object costs RAM.)
  */
-function drop(reason?: string) {
+const drop = (reason?: string) => {
   if (!reason) {
     backoff = 0;
     reason = "stopped";
@@ -273,6 +169,110 @@ function drop(reason?: string) {
   // (2 * backoff < the cap, for a whole backoff: backoff < half the cap, rounded up.)
   backoff = backoff < (CONFIG.reconnectMaxSeconds + 1) >> 1 ? 2 * backoff : CONFIG.reconnectMaxSeconds;
   log("MQTT:", reason + (backoff ? "; retry in " + countdown + " s" : ""));
+};
+
+/**
+ * The socket's 'data' and 'end' alike: a string of bytes, or nothing; `this` is the socket. Each whole packet is
+ * checked against what a broker may send this client; anything else is a protocol error, after which a client must
+ * close [MQTT-4.8.0-1].
+ */
+function receive(this: unknown, event?: string) {
+  // An event of a socket dropped before (its listeners stay on it): the link it speaks of is gone.
+  if (this != socket) return;
+  if (event) {
+    // Any bytes from the broker, a skipped packet's too, show the link is alive.
+    pingSent = 0;
+    // substring, not substr: a start below 0 (nothing to skip) counts as 0, as it does on Espruino.
+    buffered += event.substring(toSkip);
+    toSkip -= event.length;
+    while (socket) {
+      const first = buffered.charCodeAt();
+      /** The whole packet's length: its first byte, each length byte and the remaining length they give. */
+      let total = 1;
+      let at = 1;
+      let digit;
+      /**
+       * The packet's type and flags, then its body (what follows its remaining length); and a PUBLISH's command, once
+       * read. Declared here, with the rest: the build then writes no `let` of their own.
+       */
+      let key: string;
+      let command!: Command;
+      // The remaining length: 7 bits a byte, low first, at most 4 bytes. Reading past the end gives NaN: it ends the
+      // loop, and makes the length NaN (no skip below, and a wait for more bytes).
+      do {
+        if (at > 4) return drop(BAD_PACKET + first);
+        digit = buffered.charCodeAt(at);
+        total += (digit % 128) * (1 << (7 * at++ - 7)) + 1;
+      } while (digit & 128);
+      // Not all of it here yet (or not even its length: NaN), and not oversized: wait for more.
+      if (!(total > CONFIG.maxPacketSize || total <= buffered.length)) return;
+      // The packet leaves the buffer. An oversized one is skipped as its bytes arrive, never buffered whole: above 0,
+      // this is what has not come yet (0 or less for a whole packet: nothing to skip).
+      toSkip = total - buffered.length;
+      // (An oversized packet's key is the part of it that is here, unused.)
+      key = buffered[0] + buffered.slice(at, total);
+      buffered = buffered.substr(total);
+      if (total > CONFIG.maxPacketSize) log("skipped a packet of", total, "bytes");
+      else if (!connected) {
+        // CONNACK: accepted (session present must be 0 after a clean-session CONNECT [MQTT-3.2.2-1]), or refused:
+        // " \0" (0x20 0x00) and its code.
+        if (key != " \0\0") {
+          return drop(/^ \0[^]$/.test(key) ? "refused, code " + key.charCodeAt(2) : BAD_PACKET + first);
+        }
+        connected = 1;
+        log("MQTT connected");
+        // Online, retained, then SUBSCRIBE (the base topic at QoS 0): one constant string (in this order it ends in
+        // "\0", which the build writes shorter than a "\0" followed by a digit).
+        send(
+          String.fromCharCode(0x31, 8 + (CONFIG.baseTopic + Topic.Availability).length) +
+            String.fromCharCode(0, (CONFIG.baseTopic + Topic.Availability).length) +
+            CONFIG.baseTopic +
+            Topic.Availability +
+            "online" +
+            String.fromCharCode(0x82, CONFIG.baseTopic.length + 5) +
+            PacketId.Subscribe +
+            String.fromCharCode(0, CONFIG.baseTopic.length) +
+            CONFIG.baseTopic +
+            "\0",
+        );
+        send();
+      } else if (first >> 1 == 0x18) {
+        // PUBLISH at QoS 0 (0x30, 0x31: DUP 0, retain either): acted on where its topic is the base topic.
+        // Any other topic (which no broker sends here: the one subscription is this exact topic) is ignored. The
+        // topic field starts right after the first byte (0x30 or 0x31, never its length's high byte 0): found at 1.
+        if (key.indexOf(short(0, CONFIG.baseTopic)) == 1) {
+          // From here on the key is the payload (no variable of its own: the build then needs no `let`).
+          key = key.substr(CONFIG.baseTopic.length + 3);
+          if (CONFIG.jsonCommands) {
+            command = parseCommand(key);
+            if (command < 0) {
+              // Without brightness a JSON command always holds a state: [state, -1].
+              const json = parseJsonCommand(key);
+              if (json) command = json[0] as Command;
+            }
+          }
+          // Without JSON commands parseCommand is written out here, its one use (the build drops the function): a
+          // payload longer than PlainCommand.Longest is refused unread.
+          if (
+            CONFIG.jsonCommands
+              ? command < 0
+              : key[PlainCommand.Longest] || (command = PlainCommand.Words.split(" ").indexOf(key.trim().toLowerCase()) % 3) < 0
+          ) {
+            log("refused", JSON.stringify(key.substr(0, 16)) + (key[16] ? "..." : ""), "on " + CONFIG.baseTopic);
+          } else {
+            // Off 0, on 1, toggle 2 (flips the level).
+            digitalWrite(CONFIG.ledPin, (level = command > Command.On ? !level : CONFIG.ledActiveLow ? !command : command));
+            // One report per burst of commands: the last state is the one that counts. A timer's id is never 0.
+            reportPending = reportPending || setTimeout(send);
+          }
+        }
+      } else if (key == "\x90" + PacketId.Subscribe + "\x80") log("subscription refused: " + CONFIG.baseTopic);
+      // SUBACK granting QoS 0, PINGRESP: nothing to do. Anything else: a protocol error.
+      else if (key != "\x90" + PacketId.Subscribe + "\0" && key != "\xd0") return drop(BAD_PACKET + first);
+    }
+  }
+  // 'end'.
+  else drop("closed");
 }
 
 /** Every second: a PINGREQ where one is due, or whatever the countdown has come to (see `countdown`). */
