@@ -74,6 +74,8 @@ let reportPending: number;
 /**
  * A packet whose remaining length fits one byte: the build picks this firmware only where every packet it sends is
  * that short (`tinyFirmwareGaps`). With 0 for `first`, a string field (its two length bytes, then the bytes).
+ * E.toString makes a plain string from 2v18 on (before, a flat one, which a fragmented heap could refuse: undefined);
+ * every build needs 2v20 anyway (README, step 1).
  */
 const short = (first: number, body: string) => E.toString(first, body.length, body);
 
