@@ -9,7 +9,6 @@ import {
   createFramer,
   DecodeError,
   encodeConnect,
-  encodePublishHeader,
   field,
   packet,
   ConnectOptions,
@@ -186,7 +185,9 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
           message.id = nextId = (nextId % 65535) + 1;
           inflight.push(message);
         }
-        link.write(encodePublishHeader(message, dup as boolean));
+        // The PUBLISH's fixed header, topic and packet id (as encodePublishHeader writes them, here without a
+        // function object of their own), its payload counted, not copied.
+        link.write(packet(0x30 | (+(dup as boolean) << 3) | (message.qos << 1) | +message.retain, field(message.topic) + (message.qos ? field(message.id) : ""), message.payload.length));
         bytes = message.payload;
       }
       if (bytes) link.write(bytes);
@@ -239,11 +240,11 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
     /**
      * Everything of this connection, through one function (each function object costs the board RAM): what the link
      * reports (`LinkListener`) and, with a number first, each packet its framer reads (`FrameListener`: the first
-     * byte, the body, 0 or the DecodeError, the size). Fields are read from the body here, not through packet
+     * byte, the body, 0 or the DecodeError, then the size of a refused packet or the first 16-bit field of a good one). Fields are read from the body here, not through packet
      * objects, for the same reason. Reports of an older connection, and packets behind a drop in the chunk being
      * read, are ignored.
      */
-    const receive = function (event?: string | object | number, body?: string, error?: DecodeError | 0, size?: number) {
+    const receive = function (event: string | object | number | undefined, body: string, error: DecodeError | 0, id: number) {
       if (mySession != session) return;
       if (typeof event == "string") return read(event);
       if (event == null) return drop("closed");
@@ -255,14 +256,13 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
       // From here on, `event` is the packet's first byte.
       if (error) {
         if (error == DecodeError.TooLarge) {
-          return options.log("skipped a packet of " + size + " bytes");
+          return options.log("skipped a packet of " + id + " bytes");
         }
         return drop("bad packet, first byte " + event + " (error " + error + ")");
       }
       pingSent = false;
       const type = event >> 4;
-      // The packet id; a CONNACK's flags and code; a PUBLISH's topic length. Big-endian, as every 16-bit field.
-      let id = (body!.charCodeAt(0) << 8) | body!.charCodeAt(1);
+      // `id`, read by the framer: the packet id; a CONNACK's flags and code; a PUBLISH's topic length.
       if (type == PacketType.Connack) {
         const code = id & 255;
         if (connected) return drop("second CONNACK");
@@ -301,9 +301,9 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
       } else if (type == PacketType.Publish) {
         const qos = (event >> 1) & 3;
         // `id` is the topic's length here; then the packet id (with QoS 1 and 2).
-        const topic = body!.substr(2, id);
-        const payload = body!.substr(qos ? id + 4 : id + 2);
-        id = (body!.charCodeAt(id + 2) << 8) | body!.charCodeAt(id + 3);
+        const topic = body.substr(2, id);
+        const payload = body.substr(qos ? id + 4 : id + 2);
+        id = (body.charCodeAt(id + 2) << 8) | body.charCodeAt(id + 3);
         // The framer refuses QoS 3, so a build with QoS 2 takes every PUBLISH.
         if (!MQTT_QOS2 && qos > (MQTT_QOS1 ? 1 : 0)) {
           // This build cannot acknowledge it: never act on what we cannot acknowledge.
@@ -355,15 +355,15 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
       } else if (type == PacketType.Suback) {
         const sent = pendingSubscribes[id] || [];
         delete pendingSubscribes[id];
-        for (let i = 2; i < body!.length; i++) {
+        for (let i = 2; i < body.length; i++) {
           // 0x80: the framer passes no other code above 2.
-          if (body!.charCodeAt(i) > 2) options.log("subscription refused: " + sent[(i - 2) * 3]);
+          if (body.charCodeAt(i) > 2) options.log("subscription refused: " + sent[(i - 2) * 3]);
         }
       }
     };
     const read = createFramer(options.maxPacketSize, receive);
     try {
-      link = dial(receive);
+      link = dial(receive as LinkListener);
     } catch (error) {
       // Espruino throws at once on a refused connect, and not always an Error.
       drop("cannot connect: " + ((error as { message?: string }).message || error));

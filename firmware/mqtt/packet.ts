@@ -248,11 +248,14 @@ export function decodePacket(firstByte: number, body: string): Packet | DecodeEr
 }
 
 /**
- * What a framer reports for each packet: its first byte, its body, 0 or the DecodeError that refuses it, and its
- * size, header included. After BadLength (body "", size 0) the stream is out of step: drop the connection. After
- * TooLarge (body "") the packet's bytes are skipped as they arrive, never buffered.
+ * What a framer reports for each packet: its first byte, its body, 0 or the DecodeError that refuses it, and then,
+ * for a refused packet, its size, header included; for a well-formed one, its body's first two bytes as a big-endian
+ * 16-bit number (the packet id; a CONNACK's flags and code; a PUBLISH's topic length; 0 for PINGRESP), which the
+ * framer reads anyway: one value for both, as each parameter costs the board RAM. After BadLength (body "", size 0)
+ * the stream is out of step: drop the connection. After TooLarge (body "") the packet's bytes are skipped as they
+ * arrive, never buffered.
  */
-export type FrameListener = (firstByte: number, body: string, error: DecodeError | 0, size: number) => void;
+export type FrameListener = (firstByte: number, body: string, error: DecodeError | 0, sizeOrWord: number) => void;
 
 /**
  * An incremental framer, and the one check of what the broker sends: feed it chunks of any size (a packet split over
@@ -290,14 +293,16 @@ export function createFramer(maxPacketSize: number, onFrame: FrameListener): (ch
       // An oversized packet is reported with no body, and its bytes skipped as they come.
       let body = "";
       let error: DecodeError | 0 = DecodeError.TooLarge;
+      // Big-endian 16-bit: a PUBLISH's topic length (then 2 more: where the topic ends), and the listener's word.
+      let topicEnd = 2;
       if (total > maxPacketSize) toSkip = total - buffered.length;
       else {
         if (buffered.length < total) return buffered.length;
         body = buffered.substr(at, length);
         const type = firstByte >> 4;
         const qos = (firstByte >> 1) & 3;
-        // Big-endian 16-bit: a PUBLISH's topic length. Bytes past the end read as 0 (bit operators turn NaN into 0).
-        const topicEnd = 2 + ((body.charCodeAt(0) << 8) | body.charCodeAt(1));
+        // Bytes past the end read as 0 (bit operators turn NaN into 0).
+        topicEnd += (body.charCodeAt(0) << 8) | body.charCodeAt(1);
         error =
           // Bit n is set for each type n a broker may send: CONNACK, PUBLISH, PUBACK-PUBCOMP, SUBACK, UNSUBACK, PINGRESP.
           !((0x2afc >> type) & 1) ? DecodeError.BadType
@@ -336,7 +341,7 @@ export function createFramer(maxPacketSize: number, onFrame: FrameListener): (ch
         }
       }
       buffered = buffered.substr(total);
-      onFrame(firstByte, body, error, total);
+      onFrame(firstByte, body, error, error ? total : topicEnd - 2);
     }
   };
 }
