@@ -171,26 +171,34 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
   }
 
   /**
-   * Writes to the current link, the PUBLISH `message` when given (its header, then its payload as it is: never
-   * copied into the header), else `bytes`. A new QoS 1/2 message (not `dup`) gets its packet id and joins the
-   * in-flight window until acknowledged. Returns true once written; nothing (falsy) when there is no link or the write
-   * failed, which drops the link and schedules the reconnect: the caller must then stop, or a timer it arms would
-   * replace the reconnect's.
+   * Writes to the current link `bytes`, or the PUBLISH of a message given instead (its header, then its payload as it
+   * is: never copied into the header); a message is told from bytes by its QoS, a number (a string has none: one
+   * parameter for both, as each costs the board RAM). A new QoS 1/2 message (not `dup`) gets its packet id and joins
+   * the in-flight window until acknowledged. Returns true once written; nothing (falsy) when there is no link or the
+   * write failed, which drops the link and schedules the reconnect: the caller must then stop, or a timer it arms
+   * would replace the reconnect's.
    */
-  function send(bytes: string, message?: Outgoing, dup?: boolean): true | undefined {
+  function send(bytes: string | Outgoing, dup?: boolean): true | undefined {
     if (!link) return;
     try {
-      if (message) {
-        if (MQTT_QOS1 && message.qos && !dup) {
-          message.id = nextId = (nextId % 65535) + 1;
-          inflight.push(message);
+      // `bytes` is a message here (named so without a variable: the minified bundle would keep it).
+      if ((bytes as Outgoing).qos >= 0) {
+        if (MQTT_QOS1 && (bytes as Outgoing).qos && !dup) {
+          (bytes as Outgoing).id = nextId = (nextId % 65535) + 1;
+          inflight.push(bytes as Outgoing);
         }
         // The PUBLISH's fixed header, topic and packet id (as encodePublishHeader writes them, here without a
         // function object of their own), its payload counted, not copied.
-        link.write(packet(0x30 | (+(dup as boolean) << 3) | (message.qos << 1) | +message.retain, field(message.topic) + (message.qos ? field(message.id) : ""), message.payload.length));
-        bytes = message.payload;
+        link.write(
+          packet(
+            0x30 | (+(dup as boolean) << 3) | ((bytes as Outgoing).qos << 1) | +(bytes as Outgoing).retain,
+            field((bytes as Outgoing).topic) + ((bytes as Outgoing).qos ? field((bytes as Outgoing).id) : ""),
+            (bytes as Outgoing).payload.length,
+          ),
+        );
+        bytes = (bytes as Outgoing).payload;
       }
-      if (bytes) link.write(bytes);
+      if (bytes) link.write(bytes as string);
       lastSent = clock.now();
       return true;
     } catch (error) {
@@ -216,7 +224,7 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
    */
   const flush = !MQTT_QUEUE ? null : function () {
     while (connected && queue[0] && (!MQTT_QOS1 || !(queue[0] as Outgoing).qos || inflight.length < (options.inflightMax || Default.InflightMax))) {
-      send("", queue.shift() as Outgoing);
+      send(queue.shift() as Outgoing);
     }
   };
 
@@ -286,7 +294,7 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
         if (MQTT_QOS1) {
           for (const message of inflight) {
             if (MQTT_QOS2 && message.stage) send(packet(FirstByte.Pubrel, field(message.id)));
-            else send("", message, true);
+            else send(message, true);
           }
         }
         // Then what waited in the queue while we were offline.
@@ -318,15 +326,16 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
           else if (id == awaitingRelease.runHigh + 1) awaitingRelease.runHigh = id;
           else awaitingRelease[id] = 1;
         }
-        let handled = false;
+        // onMessage, unless a subscription's own handler takes the message.
+        let fallback: MessageHandler | 0 | undefined = options.onMessage;
         for (let i = 0; i < subscriptions.length; i += 3) {
           const handler = subscriptions[i + 2] as MessageHandler | undefined;
           if (handler && topicMatches(subscriptions[i] as string, topic)) {
-            handled = true;
+            fallback = 0;
             handler(topic, payload);
           }
         }
-        if (!handled && options.onMessage) options.onMessage(topic, payload);
+        if (fallback) fallback(topic, payload);
       } else if (MQTT_QOS1 && (MQTT_QOS2 ? type > PacketType.Publish && type < PacketType.Subscribe : type == PacketType.Puback)) {
         // PUBREL ends an inbound QoS 2 message. PUBACK ends an outbound QoS 1 message, PUBCOMP a QoS 2 one; PUBREC
         // marks a QoS 2 one past it (PUBREL sent, PUBCOMP awaited).
@@ -406,7 +415,7 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
       const message = { topic: topic, payload: payload, qos: MQTT_QOS1 && (qos as number) >= 1 ? (MQTT_QOS2 && (qos as number) >= 2 ? 2 : 1) : 0, retain: retain } as Outgoing;
       // Behind queued messages a new one waits its turn, so order is kept.
       if (connected && (!MQTT_QOS1 || !message.qos || inflight.length < (options.inflightMax || Default.InflightMax)) && !(MQTT_QUEUE && queue[0])) {
-        return send("", message) || (MQTT_QOS1 && message.qos > 0);
+        return send(message) || (MQTT_QOS1 && message.qos > 0);
       }
       if (!MQTT_QUEUE || !options.queueLimit) return false;
       if (queue.length >= options.queueLimit) {
