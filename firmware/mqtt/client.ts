@@ -247,19 +247,21 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
     const mySession = ++session;
     /**
      * Everything of this connection, through one function (each function object costs the board RAM): what the link
-     * reports (`LinkListener`) and, with a number first, each packet its framer reads (`FrameListener`: the first
-     * byte, the body, 0 or the DecodeError, then the size of a refused packet or the first 16-bit field of a good one). Fields are read from the body here, not through packet
-     * objects, for the same reason. Reports of an older connection, and packets behind a drop in the chunk being
-     * read, are ignored.
+     * reports (`LinkListener`: one argument at most) and each packet its framer reads (`FrameListener`: the first
+     * byte, the body, 0 or the DecodeError, then the size of a refused packet or the first 16-bit field of a good
+     * one). Fields are read from the body here, not through packet objects, for the same reason. Reports of an older
+     * connection, and packets behind a drop in the chunk being read, are ignored.
      */
     const receive = function (event: string | object | number | undefined, body: string, error: DecodeError | 0, id: number) {
       if (mySession != session) return;
-      if (typeof event == "string") return read(event);
-      if (event == null) return drop("closed");
-      if (typeof event == "object") {
-        pendingSubscribes = {};
-        // The options hold the CONNECT's fields under the same names. (What this returns is never read.)
-        return send(encodeConnect(options)) && arm(Delay.ConnackTimeout);
+      // What the link reports: bytes, the link open (the socket), or closed (nothing). A packet always has a body.
+      if ((body as string | undefined) == null) {
+        return typeof event == "string"
+          ? read(event)
+          : event
+            ? // The options hold the CONNECT's fields under the same names. (What this returns is never read.)
+              ((pendingSubscribes = {}), send(encodeConnect(options)) && arm(Delay.ConnackTimeout))
+            : drop("closed");
       }
       // From here on, `event` is the packet's first byte.
       if (error) {
@@ -269,7 +271,7 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
         return drop("bad packet, first byte " + event + " (error " + error + ")");
       }
       pingSent = false;
-      const type = event >> 4;
+      const type = (event as number) >> 4;
       // `id`, read by the framer: the packet id; a CONNACK's flags and code; a PUBLISH's topic length.
       if (type == PacketType.Connack) {
         const code = id & 255;
@@ -307,7 +309,7 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
       } else if (!connected) {
         drop("packet before CONNACK");
       } else if (type == PacketType.Publish) {
-        const qos = (event >> 1) & 3;
+        const qos = ((event as number) >> 1) & 3;
         // `id` is the topic's length here; then the packet id (with QoS 1 and 2).
         const topic = body.substr(2, id);
         const payload = body.substr(qos ? id + 4 : id + 2);
