@@ -385,12 +385,10 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
   function drop(reason: string) {
     // From here on this link's reports, its close among them, are ignored.
     session++;
-    if (link) {
-      try {
-        link.end();
-      } catch (error) {
-        // Already closed by the far end.
-      }
+    try {
+      link!.end();
+    } catch (error) {
+      // Already closed by the far end, or no link (null): nothing to end.
     }
     link = null;
     // `pingSent` is left as it is: it counts only once connected, and the CONNACK, as every packet, clears it.
