@@ -219,16 +219,6 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
   }
 
   /**
-   * Sends queued messages, oldest first, while the link and the window allow. A failed write drops the link, which
-   * ends the loop: `connected` turns false.
-   */
-  const flush = !MQTT_QUEUE ? null : function () {
-    while (connected && queue[0] && (!MQTT_QOS1 || !(queue[0] as Outgoing).qos || inflight.length < (options.inflightMax || Default.InflightMax))) {
-      send(queue.shift() as Outgoing);
-    }
-  };
-
-  /**
    * The one timer's callback (one function object for every use, as each costs the board RAM). With no link, it
    * connects; before the CONNACK, it is the CONNACK's deadline; after it, keepalive: a PINGREQ after `keepalive` s of
    * silence from us, and the link dropped when nothing came back half an interval later (any packet clears `pingSent`).
@@ -299,13 +289,7 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
             else send(message, true);
           }
         }
-        // Then what waited in the queue while we were offline.
-        if (MQTT_QUEUE) flush!();
-        // A failed write above dropped the link (the writes after it did nothing): no onConnect then.
-        if (!connected) return;
-        // Counted from our last packet (CONNECT, SUBSCRIBE or a re-send), not from the CONNACK.
-        if (keepaliveMs) fire();
-        options.onConnect(sessionPresent);
+        // Then (below, after every packet) what waited in the queue while we were offline, and onConnect.
       } else if (!connected) {
         drop("packet before CONNACK");
       } else if (type == PacketType.Publish) {
@@ -361,8 +345,6 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
         if (MQTT_QOS2 && type > PacketType.Puback && type < PacketType.Pubcomp) {
           send(packet(type == PacketType.Pubrec ? FirstByte.Pubrel : FirstByte.Pubcomp, field(id)));
         }
-        // The window may have room now.
-        if (MQTT_QUEUE) flush!();
       } else if (type == PacketType.Suback) {
         const sent = pendingSubscribes[id] || [];
         delete pendingSubscribes[id];
@@ -370,6 +352,21 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
           // 0x80: the framer passes no other code above 2.
           if (body.charCodeAt(i) > 2) options.log("subscription refused: " + sent[(i - 2) * 3]);
         }
+      }
+      // Queued messages, oldest first, while the link and the window allow: after a CONNACK, what waited while we were
+      // offline; after an acknowledgement, what the window has room for now; after other packets, nothing (while
+      // connected, the queue holds messages only behind a full window). Here once, not in a function of its own (a
+      // function object costs the board RAM). A failed write drops the link, which ends the loop.
+      if (MQTT_QUEUE) {
+        while (connected && queue[0] && (!MQTT_QOS1 || !(queue[0] as Outgoing).qos || inflight.length < (options.inflightMax || Default.InflightMax))) {
+          send(queue.shift() as Outgoing);
+        }
+      }
+      // After an accepted CONNACK, unless a failed write above dropped the link (the writes after it did nothing).
+      if (type == PacketType.Connack && connected) {
+        // Counted from our last packet (CONNECT, SUBSCRIBE or a re-send), not from the CONNACK.
+        if (keepaliveMs) fire();
+        options.onConnect(id > 255);
       }
     };
     const read = createFramer(options.maxPacketSize, receive);
