@@ -108,13 +108,8 @@ const enum Default {
   InflightMax = 4,
 }
 
-/**
- * A publish on its way: `stage` 1 once a QoS 2 message got its PUBREC (PUBREL sent, PUBCOMP awaited). Its `id` is
- * set when it is first sent (at QoS 1 or 2) and `stage` at the PUBREC: a message holds neither until then.
- */
-interface Outgoing extends Message {
-  stage?: number;
-}
+/** A publish on its way. Its `id` is set when it is first sent (at QoS 1 or 2). */
+type Outgoing = Message;
 
 /** Inbound QoS 2 ids awaiting PUBREL: a run of consecutive ids, `runLow` to `runHigh`, and any others as keys. */
 interface AwaitingRelease {
@@ -131,8 +126,11 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
    */
   const subscriptions: Array<string | number | MessageHandler | undefined> = [];
   // The three below are made only where the build uses them (else never read): each costs the board RAM.
-  /** QoS 1/2 publishes sent, in order, until acknowledged. */
-  const inflight = (MQTT_QOS1 ? [] : null) as Outgoing[];
+  /**
+   * QoS 1/2 publishes sent, in order, until acknowledged; a QoS 2 one past its PUBREC is replaced by its PUBREL (the
+   * bytes, to send again as they are after a reconnect) until the PUBCOMP: the message itself is done with.
+   */
+  const inflight = (MQTT_QOS1 ? [] : null) as Array<Outgoing | string>;
   const queue = (MQTT_QUEUE ? [] : null) as Outgoing[];
   /**
    * Inbound QoS 2 ids whose PUBLISH was delivered and whose PUBREL has not come yet, so that a re-sent PUBLISH is not
@@ -282,13 +280,8 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
           if (MQTT_QOS2) awaitingRelease = {} as AwaitingRelease;
           if (subscriptions.length) subscribeFrom(0);
         }
-        // Everything not acknowledged goes again, in order; a QoS 2 message past PUBREC sends its PUBREL again.
-        if (MQTT_QOS1) {
-          for (const message of inflight) {
-            if (MQTT_QOS2 && message.stage) send(packet(FirstByte.Pubrel, field(message.id)));
-            else send(message, true);
-          }
-        }
+        // Everything not acknowledged goes again, in order, with DUP; a QoS 2 message past PUBREC as its PUBREL.
+        if (MQTT_QOS1) for (const message of inflight) send(message, true);
         // Then (below, after every packet) what waited in the queue while we were offline, and onConnect.
       } else if (!connected) {
         drop("packet before CONNACK");
@@ -330,20 +323,22 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
           // come in order), and it is deleted there.
           while (awaitingRelease.runLow <= id && id <= awaitingRelease.runHigh) awaitingRelease[awaitingRelease.runLow++] = 1;
           delete awaitingRelease[id];
+          // Answered with PUBCOMP, even for an id we do not know, so the broker can end its half [4.3.3].
+          send(packet(FirstByte.Pubcomp, field(id)));
         } else {
+          // The PUBREL for `id`: what a PUBREC turns its message into, and what a PUBCOMP ends.
+          const release = MQTT_QOS2 ? packet(FirstByte.Pubrel, field(id)) : "";
           for (let i = 0; i < inflight.length; i++) {
-            const message = inflight[i] as Outgoing;
-            // Without QoS 2, every message here is QoS 1.
-            if (message.id == id && (!MQTT_QOS2 || message.qos == (type > PacketType.Puback ? 2 : 1))) {
-              if (MQTT_QOS2 && type == PacketType.Pubrec) message.stage = 1;
+            const message = inflight[i];
+            // PUBACK and PUBREC end a message of their QoS (1 and 2, the type less 3), by id; without QoS 2, every
+            // message here is QoS 1. PUBCOMP ends the PUBREL it answers (a string, whose fields read as undefined).
+            if (MQTT_QOS2 && type == PacketType.Pubcomp ? message == release : (message as Outgoing).id == id && (!MQTT_QOS2 || (message as Outgoing).qos == type - 3)) {
+              if (MQTT_QOS2 && type == PacketType.Pubrec) inflight[i] = release;
               else inflight.splice(i, 1);
             }
           }
-        }
-        // PUBREC is answered with PUBREL, PUBREL with PUBCOMP, even for an id we do not know, so the broker can end
-        // its half [4.3.3].
-        if (MQTT_QOS2 && type > PacketType.Puback && type < PacketType.Pubcomp) {
-          send(packet(type == PacketType.Pubrec ? FirstByte.Pubrel : FirstByte.Pubcomp, field(id)));
+          // PUBREC is answered with PUBREL even for an id we do not know, as PUBREL is with PUBCOMP.
+          if (MQTT_QOS2 && type == PacketType.Pubrec) send(release);
         }
       } else if (type == PacketType.Suback) {
         const sent = pendingSubscribes[id] || [];
