@@ -345,7 +345,7 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
         delete pendingSubscribes[id];
         for (let i = 2; i < body.length; i++) {
           // 0x80: the framer passes no other code above 2.
-          if (body.charCodeAt(i) > 2) options.log("subscription refused: " + sent[(i - 2) * 3]);
+          if (body.charCodeAt(i) > 2) options.log("subscription refused: " + sent[i * 3 - 6]);
         }
       }
       // Queued messages, oldest first, while the link and the window allow: after a CONNACK, what waited while we were
