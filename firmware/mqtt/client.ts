@@ -317,7 +317,7 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
         if (fallback) fallback(topic, payload);
       } else if (MQTT_QOS1 && (MQTT_QOS2 ? type > PacketType.Publish && type < PacketType.Subscribe : type == PacketType.Puback)) {
         // PUBREL ends an inbound QoS 2 message. PUBACK ends an outbound QoS 1 message, PUBCOMP a QoS 2 one; PUBREC
-        // marks a QoS 2 one past it (PUBREL sent, PUBCOMP awaited).
+        // turns a QoS 2 one into its PUBREL (sent, PUBCOMP awaited).
         if (MQTT_QOS2 && type == PacketType.Pubrel) {
           // An id in the run ends it there: the ids up to it leave the run for the keys (none but itself when PUBRELs
           // come in order), and it is deleted there.

@@ -293,7 +293,8 @@ export function createFramer(maxPacketSize: number, onFrame: FrameListener): (ch
       // An oversized packet is reported with no body, and its bytes skipped as they come.
       let body = "";
       let error: DecodeError | 0 = DecodeError.TooLarge;
-      // Big-endian 16-bit: a PUBLISH's topic length (then 2 more: where the topic ends), and the listener's word.
+      // Where a PUBLISH's topic ends: 2 past the big-endian 16-bit field that opens every body (the topic's length),
+      // which the listener gets too.
       let topicEnd = 2;
       if (total > maxPacketSize) toSkip = total - buffered.length;
       else {
@@ -323,7 +324,7 @@ export function createFramer(maxPacketSize: number, onFrame: FrameListener): (ch
         for (let i = 2; !error && type == PacketType.Publish && i < topicEnd; ) {
           let c = body.charCodeAt(i++);
           // Continuation bytes after this lead byte; 4 for a byte that cannot lead (80-C1: continuation or overlong).
-          // (c >> 7 << 2: 0 below 80, else 4.)
+          // (c >> 7 << 2: 0 below 0x80, else 4.)
           let n = c < 194 ? (c >> 7) << 2 : c < 224 ? 1 : c < 240 ? 2 : 3;
           // The least value of a sequence of this length (1 << 5.5n, the shift count cut to a whole number: 1, 32,
           // 0x800, 0x10000), taken before n counts the continuation bytes down.
