@@ -269,10 +269,9 @@ export function createFramer(maxPacketSize: number, onFrame: FrameListener): (ch
   let buffered = "";
   let toSkip = 0;
   return function (chunk: string) {
-    // toSkip: bytes of an oversized packet still to come; at or below 0, none.
-    const skip = toSkip;
+    // toSkip: bytes of an oversized packet still to come; at or below 0, none (substring takes a start below 0 as 0).
+    buffered += chunk.substring(toSkip);
     toSkip -= chunk.length;
-    buffered += skip > 0 ? chunk.substr(skip) : chunk;
     for (;;) {
       const firstByte = buffered.charCodeAt(0);
       let length = 0;
