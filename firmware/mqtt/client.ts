@@ -3,7 +3,10 @@
 // its clock, and knows nothing of WiFi, pins or the LED.
 // Written for Espruino's memory: every function object costs RAM (about 5 variables, plus one per parameter), while
 // its code stays in flash. So the session is a few larger functions rather than many small ones, and one function
-// serves several callbacks where their shapes allow it.
+// serves several callbacks where their shapes allow it. Functions are const arrows (here, in packet.ts and topic.ts),
+// which the build writes into its `let`/`var` lists, shorter than declarations and the same variables on Espruino
+// (seen on the ESP8266-shaped interpreter); nothing here reads `this`. As declarations were, each is defined before
+// its first call (Espruino does not hoist).
 import {
   chr,
   createFramer,
@@ -119,7 +122,7 @@ interface AwaitingRelease {
 }
 
 /** Starts connecting at once and keeps reconnecting until `stop()`. */
-export function createClient(dial: Dial, clock: Clock, options: ClientOptions): Client {
+export const createClient = (dial: Dial, clock: Clock, options: ClientOptions): Client => {
   /**
    * The subscriptions, three entries each: filter, QoS, handler (or undefined). One array is cheaper on Espruino than
    * three, or an object per subscription; indexOf() of a filter finds only a filter (the others are not strings).
@@ -162,11 +165,11 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
   const keepaliveMs = options.keepalive * 1000;
 
   /** Replaces the one pending timer, which always calls `fire`; with a negative `ms`, only cancels it. */
-  function arm(ms: number) {
+  const arm = (ms: number) => {
     // clearTimeout() without an id clears every timer on Espruino: only ever pass a real one.
     if (timer != null) clock.cancel(timer);
     timer = ms < 0 ? null : clock.after(fire, ms);
-  }
+  };
 
   /**
    * Writes to the current link `bytes`, or the PUBLISH of a message given instead (its header, then its payload as it
@@ -176,7 +179,7 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
    * write failed, which drops the link and schedules the reconnect: the caller must then stop, or a timer it arms
    * would replace the reconnect's.
    */
-  function send(bytes: string | Outgoing, dup?: boolean): true | undefined {
+  const send = (bytes: string | Outgoing, dup?: boolean): true | undefined => {
     if (!link) return;
     try {
       // `bytes` is a message here (named so without a variable: the minified bundle would keep it).
@@ -202,26 +205,26 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
     } catch (error) {
       drop("write failed");
     }
-  }
+  };
 
   /**
    * One SUBSCRIBE for the subscriptions from index `first` of `subscriptions` on: all of them after a CONNACK, the
    * newest one after subscribe(). Written here from the array as it is (encodeSubscribe would need copies).
    */
-  function subscribeFrom(first: number) {
+  const subscribeFrom = (first: number) => {
     let body = field((nextId = (nextId % 65535) + 1));
     for (pendingSubscribes[nextId] = subscriptions.slice(first); first < subscriptions.length; first += 3) {
       body += field(subscriptions[first] as string) + chr(subscriptions[first + 1] as number);
     }
     send(packet(FirstByte.Subscribe, body));
-  }
+  };
 
   /**
    * The one timer's callback (one function object for every use, as each costs the board RAM). With no link, it
    * connects; before the CONNACK, it is the CONNACK's deadline; after it, keepalive: a PINGREQ after `keepalive` s of
    * silence from us, and the link dropped when nothing came back half an interval later (any packet clears `pingSent`).
    */
-  function fire() {
+  const fire = (): void => {
     timer = null;
     if (link) {
       if (!connected || pingSent) return drop(connected ? "no PINGRESP" : "no CONNACK");
@@ -240,7 +243,7 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
      * one). Fields are read from the body here, not through packet objects, for the same reason. Reports of an older
      * connection, and packets behind a drop in the chunk being read, are ignored.
      */
-    const receive = function (event: string | object | number | undefined, body: string, error: DecodeError | 0, id: number) {
+    const receive = (event: string | object | number | undefined, body: string, error: DecodeError | 0, id: number) => {
       if (mySession != session) return;
       // What the link reports: bytes, the link open (the socket), or closed (nothing). A packet always has a body.
       if ((body as string | undefined) == null) {
@@ -371,10 +374,10 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
       // Espruino throws at once on a refused connect, and not always an Error.
       drop("cannot connect: " + ((error as { message?: string }).message || error));
     }
-  }
+  };
 
   /** Ends the current connection, whatever state it is in, and schedules the next attempt. */
-  function drop(reason: string) {
+  const drop = (reason: string) => {
     // From here on this link's reports, its close among them, are ignored.
     session++;
     try {
@@ -397,7 +400,7 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
     options.log("MQTT: " + reason + (stopped ? "" : "; retry in " + (delay / 1000).toFixed(1) + " s"));
     // The timer is replaced (or cancelled) only now: nothing runs it before this function returns.
     arm(stopped ? -1 : delay);
-  }
+  };
 
   fire();
 
@@ -440,7 +443,7 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
     },
   };
   if (MQTT_UNSUBSCRIBE) {
-    client.unsubscribe = function (filter: string) {
+    client.unsubscribe = (filter: string) => {
       const at = subscriptions.indexOf(filter);
       if (at < 0) return;
       subscriptions.splice(at, 3);
@@ -449,9 +452,9 @@ export function createClient(dial: Dial, clock: Clock, options: ClientOptions): 
     };
   }
   if (MQTT_QUEUE) {
-    client.dropped = function () {
+    client.dropped = () => {
       return droppedCount;
     };
   }
   return client;
-}
+};

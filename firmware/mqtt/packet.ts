@@ -89,29 +89,29 @@ export const chr = String.fromCharCode;
  * A 16-bit field, big-endian: a number (below 65,536) as itself; a string (UTF-8 bytes) as its length, then its bytes.
  * One function for both, as each function object costs the board RAM.
  */
-export function field(value: number | string): string {
+export const field = (value: number | string): string => {
   return typeof value == "string" ? field(value.length) + value : chr(value >> 8, value & 255);
-}
+};
 
 /**
  * A packet: its first byte, the remaining-length varint (7 bits a byte, low first, 1 to 4 bytes, up to
  * 268,435,455) counting `body` and `more` bytes (none where not given) the caller writes after it, then `body`.
  */
-export function packet(firstByte: number, body: string, more?: number): string {
+export const packet = (firstByte: number, body: string, more?: number): string => {
   let out = chr(firstByte);
   let length = body.length + ((more as number) | 0);
   // Bit operators: the length fits in 28 bits. Each turn writes a byte, then the loop goes on while bits are left:
   // a do-while, written as a while because minified it is `do x;while(...)`, which Espruino before 2v25 cannot parse.
   while (((out += chr(length > 127 ? (length & 127) | 128 : length)), (length >>= 7)));
   return out + body;
-}
+};
 
 /** The remaining-length varint alone. */
 export function encodeLength(length: number): string {
   return packet(0, "", length).substr(1);
 }
 
-export function encodeConnect(options: ConnectOptions): string {
+export const encodeConnect = (options: ConnectOptions): string => {
   const will = options.will;
   const username = options.username;
   const password = options.password;
@@ -131,7 +131,7 @@ export function encodeConnect(options: ConnectOptions): string {
   }
   // The protocol name "MQTT", level 4 (3.1.1), connect flags, keepalive.
   return packet(0x10, field("MQTT") + chr(4, flags) + field(options.keepalive) + payload);
-}
+};
 
 /** A message to publish. */
 export interface Message {
@@ -265,10 +265,10 @@ export type FrameListener = (firstByte: number, body: string, error: DecodeError
  * listener may feed the framer again: its state is updated before each report. One function with the checks inline,
  * not several: each function object costs the board RAM.
  */
-export function createFramer(maxPacketSize: number, onFrame: FrameListener): (chunk: string) => number {
+export const createFramer = (maxPacketSize: number, onFrame: FrameListener): ((chunk: string) => number) => {
   let buffered = "";
   let toSkip = 0;
-  return function (chunk: string) {
+  return (chunk: string) => {
     // toSkip: bytes of an oversized packet still to come; at or below 0, none (substring takes a start below 0 as 0).
     buffered += chunk.substring(toSkip);
     toSkip -= chunk.length;
@@ -346,7 +346,7 @@ export function createFramer(maxPacketSize: number, onFrame: FrameListener): (ch
       onFrame(firstByte, body, error, error ? total : topicEnd - 2);
     }
   };
-}
+};
 
 /** A framer that hands over each well-formed packet decoded (`decodePacket`) and each error apart: for the tools. */
 export function createReader(
