@@ -438,9 +438,8 @@ export const createClient = (dial: Dial, clock: Clock, options: ClientOptions): 
       if (connected) send(FixedPacket.Disconnect);
       drop("stopped");
     },
-    isConnected() {
-      return connected;
-    },
+    // An arrow: shorter than a method where it only returns.
+    isConnected: () => connected,
   };
   if (MQTT_UNSUBSCRIBE) {
     client.unsubscribe = (filter: string) => {
