@@ -146,7 +146,8 @@ export const createClient = (dial: Dial, clock: Clock, options: ClientOptions): 
   let awaitingRelease = (MQTT_QOS2 ? {} : null) as AwaitingRelease;
   let droppedCount = 0;
   // Left undefined where nothing reads them before they are set (fewer bytes): connectedAt (read after a CONNACK sets
-  // it), lastSent (after the CONNECT), link and timer (none yet), stopped.
+  // it), lastSent (after the CONNECT), link and timer (none yet), stopped, pingSent (read once connected: every packet,
+  // the CONNACK among them, sets it first).
   let connectedAt: number;
   let link: Link | null | undefined;
   /** Identifies the current connection: events from an older one are ignored. */
@@ -158,7 +159,7 @@ export const createClient = (dial: Dial, clock: Clock, options: ClientOptions): 
   let step = 0;
   let lastSent: number;
   /** A PINGREQ went out and nothing has come from the broker since. */
-  let pingSent = false;
+  let pingSent: boolean | undefined;
   let nextId = 0;
   /** The subscriptions of each SUBSCRIBE not yet acknowledged (as in `subscriptions`), by packet id, to name a refused one. */
   let pendingSubscribes: { [id: number]: typeof subscriptions } = {};
