@@ -89,29 +89,24 @@ export const chr = String.fromCharCode;
  * A 16-bit field, big-endian: a number (below 65,536) as itself; a string (UTF-8 bytes) as its length, then its bytes.
  * One function for both, as each function object costs the board RAM.
  */
-export function field(value: number | string): string {
+export const field = (value: number | string): string => {
   return typeof value == "string" ? field(value.length) + value : chr(value >> 8, value & 255);
-}
+};
 
 /**
  * A packet: its first byte, the remaining-length varint (7 bits a byte, low first, 1 to 4 bytes, up to
  * 268,435,455) counting `body` and `more` bytes (none where not given) the caller writes after it, then `body`.
  */
-export function packet(firstByte: number, body: string, more?: number): string {
+export const packet = (firstByte: number, body: string, more?: number): string => {
   let out = chr(firstByte);
   let length = body.length + ((more as number) | 0);
   // Bit operators: the length fits in 28 bits. Each turn writes a byte, then the loop goes on while bits are left:
   // a do-while, written as a while because minified it is `do x;while(...)`, which Espruino before 2v25 cannot parse.
   while (((out += chr(length > 127 ? (length & 127) | 128 : length)), (length >>= 7)));
   return out + body;
-}
+};
 
-/** The remaining-length varint alone. */
-export function encodeLength(length: number): string {
-  return packet(0, "", length).substr(1);
-}
-
-export function encodeConnect(options: ConnectOptions): string {
+export const encodeConnect = (options: ConnectOptions): string => {
   const will = options.will;
   const username = options.username;
   const password = options.password;
@@ -131,6 +126,115 @@ export function encodeConnect(options: ConnectOptions): string {
   }
   // The protocol name "MQTT", level 4 (3.1.1), connect flags, keepalive.
   return packet(0x10, field("MQTT") + chr(4, flags) + field(options.keepalive) + payload);
+};
+
+// The framer follows the encoders the device uses (chr to encodeConnect), before the tools' codec: the build then
+// writes all of them into one `var` list.
+
+/**
+ * What a framer reports for each packet: its first byte, its body, 0 or the DecodeError that refuses it, and then,
+ * for a refused packet, its size, header included; for a well-formed one, its body's first two bytes as a big-endian
+ * 16-bit number (the packet id; a CONNACK's flags and code; a PUBLISH's topic length; 0 for PINGRESP), which the
+ * framer reads anyway: one value for both, as each parameter costs the board RAM. After BadLength (body "", size 0)
+ * the stream is out of step: drop the connection. After TooLarge (body "") the packet's bytes are skipped as they
+ * arrive, never buffered.
+ */
+export type FrameListener = (firstByte: number, body: string, error: DecodeError | 0, sizeOrWord: number) => void;
+
+/**
+ * An incremental framer, and the one check of what the broker sends: feed it chunks of any size (a packet split over
+ * reads, several packets in one read); it reports each packet once, in order, with 0 or the DecodeError that refuses
+ * it, and returns how many bytes it holds for a packet not yet whole (always less than `maxPacketSize`, or under 5
+ * for an unfinished header). A packet over `maxPacketSize` bytes (header included) is reported as TooLarge. The
+ * listener may feed the framer again: its state is updated before each report. One function with the checks inline,
+ * not several: each function object costs the board RAM.
+ */
+export const createFramer = (maxPacketSize: number, onFrame: FrameListener): ((chunk: string) => number) => {
+  let buffered = "";
+  let toSkip = 0;
+  return (chunk: string) => {
+    // toSkip: bytes of an oversized packet still to come; at or below 0, none (substring takes a start below 0 as 0).
+    buffered += chunk.substring(toSkip);
+    toSkip -= chunk.length;
+    for (;;) {
+      const firstByte = buffered.charCodeAt(0);
+      let length = 0;
+      let at = 1;
+      let digit: number;
+      // The remaining length: 7 bits a byte, low first, at most 4 bytes.
+      do {
+        if (at > 4) {
+          buffered = "";
+          onFrame(firstByte, "", DecodeError.BadLength, 0);
+          return 0;
+        }
+        if (at >= buffered.length) return buffered.length;
+        digit = buffered.charCodeAt(at);
+        length |= (digit & 127) << (7 * at++ - 7);
+      } while (digit & 128);
+      const total = at + length;
+      // An oversized packet is reported with no body, and its bytes skipped as they come.
+      let body = "";
+      let error: DecodeError | 0 = DecodeError.TooLarge;
+      // Where a PUBLISH's topic ends: 2 past the big-endian 16-bit field that opens every body (the topic's length),
+      // which the listener gets too.
+      let topicEnd = 2;
+      if (total > maxPacketSize) toSkip = total - buffered.length;
+      else {
+        if (buffered.length < total) return buffered.length;
+        body = buffered.substr(at, length);
+        const type = firstByte >> 4;
+        const qos = (firstByte >> 1) & 3;
+        // Bytes past the end read as 0 (bit operators turn NaN into 0).
+        topicEnd += (body.charCodeAt(0) << 8) | body.charCodeAt(1);
+        error =
+          // Bit n is set for each type n a broker may send: CONNACK, PUBLISH, PUBACK-PUBCOMP, SUBACK, UNSUBACK, PINGRESP.
+          !((0x2afc >> type) & 1) ? DecodeError.BadType
+          : type == PacketType.Publish
+            ? qos > 2 ? DecodeError.BadFlags
+              : topicEnd + (qos && 2) > length ? DecodeError.BadSize
+              : topicEnd < 3 ? DecodeError.BadTopic
+              : 0
+          // Every other packet a broker sends has fixed flags: 0010 for PUBREL, 0000 for the rest.
+          : firstByte != (type == PacketType.Pubrel ? FirstByte.Pubrel : type << 4) ? DecodeError.BadFlags
+          // PINGRESP has no body, SUBACK an id and at least one return code, the rest exactly 2 bytes.
+          : (type == PacketType.Pingresp ? length : type == PacketType.Suback ? length < 3 : length != 2) ? DecodeError.BadSize
+          // CONNACK flag bits 7-1 are reserved; a SUBACK return code is 0, 1, 2 or 0x80.
+          : (type == PacketType.Connack ? topicEnd > 513 : type == PacketType.Suback && /[^\x00-\x02\x80]/.test(body.substr(2))) ? DecodeError.BadValue
+          : 0;
+        // A PUBLISH topic must be well-formed UTF-8 [RFC 3629] without U+0000 [MQTT-1.5.3]: no stray or missing
+        // continuation byte, overlong form, surrogate (U+D800-DFFF) or code point past U+10FFFF.
+        for (let i = 2; !error && type == PacketType.Publish && i < topicEnd; ) {
+          let c = body.charCodeAt(i++);
+          // Continuation bytes after this lead byte; 4 for a byte that cannot lead (80-C1: continuation or overlong).
+          // (c >> 7 << 2: 0 below 0x80, else 4.)
+          let n = c < 194 ? (c >> 7) << 2 : c < 224 ? 1 : c < 240 ? 2 : 3;
+          // The least value of a sequence of this length (1 << 5.5n, the shift count cut to a whole number: 1, 32,
+          // 0x800, 0x10000), taken before n counts the continuation bytes down.
+          const least = 1 << (5.5 * n);
+          // The lead byte's value bits: the bit after its run of 1s is 0, so 127 >> n keeps exactly them (F8-FF
+          // keep a 1 there, and like F5-F7 end past U+10FFFF).
+          c &= 127 >> n;
+          for (; n--; ) {
+            const next = body.charCodeAt(i++);
+            // Not 10xxxxxx: the value turns negative, below every bound below (and the shifts keep it negative).
+            c = next >> 6 == 2 ? (c << 6) | (next & 63) : -1;
+          }
+          // Cut off by the topic's end; below the least value of its length (this catches U+0000 and overlong 3- and
+          // 4-byte forms; C0 and C1 cannot lead) or past U+10FFFF (one of these two fails every byte that cannot lead,
+          // n = 4: its least value, 1 << 22, is past U+10FFFF); or a surrogate.
+          if (i > topicEnd || c < least || c > 0x10ffff || c >> 11 == 27) error = DecodeError.BadTopic;
+        }
+      }
+      buffered = buffered.substr(total);
+      onFrame(firstByte, body, error, error ? total : topicEnd - 2);
+    }
+  };
+};
+
+/** The remaining-length varint alone. */
+export function encodeLength(length: number): string {
+  return packet(0, "", length).substr(1);
 }
 
 /** A message to publish. */
@@ -245,100 +349,6 @@ export function decodePacket(firstByte: number, body: string): Packet | DecodeEr
     error = verdict;
   })(packet(firstByte, body));
   return error || packetFields(firstByte, body);
-}
-
-/**
- * What a framer reports for each packet: its first byte, its body, 0 or the DecodeError that refuses it, and its
- * size, header included. After BadLength (body "", size 0) the stream is out of step: drop the connection. After
- * TooLarge (body "") the packet's bytes are skipped as they arrive, never buffered.
- */
-export type FrameListener = (firstByte: number, body: string, error: DecodeError | 0, size: number) => void;
-
-/**
- * An incremental framer, and the one check of what the broker sends: feed it chunks of any size (a packet split over
- * reads, several packets in one read); it reports each packet once, in order, with 0 or the DecodeError that refuses
- * it, and returns how many bytes it holds for a packet not yet whole (always less than `maxPacketSize`, or under 5
- * for an unfinished header). A packet over `maxPacketSize` bytes (header included) is reported as TooLarge. The
- * listener may feed the framer again: its state is updated before each report. One function with the checks inline,
- * not several: each function object costs the board RAM.
- */
-export function createFramer(maxPacketSize: number, onFrame: FrameListener): (chunk: string) => number {
-  let buffered = "";
-  let toSkip = 0;
-  return function (chunk: string) {
-    // toSkip: bytes of an oversized packet still to come; at or below 0, none.
-    const skip = toSkip;
-    toSkip -= chunk.length;
-    buffered += skip > 0 ? chunk.substr(skip) : chunk;
-    for (;;) {
-      const firstByte = buffered.charCodeAt(0);
-      let length = 0;
-      let at = 1;
-      let digit: number;
-      // The remaining length: 7 bits a byte, low first, at most 4 bytes.
-      do {
-        if (at > 4) {
-          buffered = "";
-          onFrame(firstByte, "", DecodeError.BadLength, 0);
-          return 0;
-        }
-        if (at >= buffered.length) return buffered.length;
-        digit = buffered.charCodeAt(at);
-        length |= (digit & 127) << (7 * at++ - 7);
-      } while (digit & 128);
-      const total = at + length;
-      // An oversized packet is reported with no body, and its bytes skipped as they come.
-      let body = "";
-      let error: DecodeError | 0 = DecodeError.TooLarge;
-      if (total > maxPacketSize) toSkip = total - buffered.length;
-      else {
-        if (buffered.length < total) return buffered.length;
-        body = buffered.substr(at, length);
-        const type = firstByte >> 4;
-        const qos = (firstByte >> 1) & 3;
-        // Big-endian 16-bit: a PUBLISH's topic length. Bytes past the end read as 0 (bit operators turn NaN into 0).
-        const topicEnd = 2 + ((body.charCodeAt(0) << 8) | body.charCodeAt(1));
-        error =
-          // Bit n is set for each type n a broker may send: CONNACK, PUBLISH, PUBACK-PUBCOMP, SUBACK, UNSUBACK, PINGRESP.
-          !((0x2afc >> type) & 1) ? DecodeError.BadType
-          : type == PacketType.Publish
-            ? qos > 2 ? DecodeError.BadFlags
-              : topicEnd + (qos && 2) > length ? DecodeError.BadSize
-              : topicEnd < 3 ? DecodeError.BadTopic
-              : 0
-          // Every other packet a broker sends has fixed flags: 0010 for PUBREL, 0000 for the rest.
-          : firstByte != (type == PacketType.Pubrel ? FirstByte.Pubrel : type << 4) ? DecodeError.BadFlags
-          // PINGRESP has no body, SUBACK an id and at least one return code, the rest exactly 2 bytes.
-          : (type == PacketType.Pingresp ? length : type == PacketType.Suback ? length < 3 : length != 2) ? DecodeError.BadSize
-          // CONNACK flag bits 7-1 are reserved; a SUBACK return code is 0, 1, 2 or 0x80.
-          : (type == PacketType.Connack ? topicEnd > 513 : type == PacketType.Suback && /[^\x00-\x02\x80]/.test(body.substr(2))) ? DecodeError.BadValue
-          : 0;
-        // A PUBLISH topic must be well-formed UTF-8 [RFC 3629] without U+0000 [MQTT-1.5.3]: no stray or missing
-        // continuation byte, overlong form, surrogate (U+D800-DFFF) or code point past U+10FFFF.
-        for (let i = 2; !error && type == PacketType.Publish && i < topicEnd; ) {
-          let c = body.charCodeAt(i++);
-          // Continuation bytes after this lead byte; 4 for a byte that cannot lead (80-C1: continuation or overlong).
-          const n = c < 128 ? 0 : c < 194 ? 4 : c < 224 ? 1 : c < 240 ? 2 : 3;
-          // The lead byte's value bits: the bit after its run of 1s is 0, so 127 >> n keeps exactly them (F8-FF
-          // keep a 1 there, and like F5-F7 end past U+10FFFF).
-          c &= 127 >> n;
-          for (let k = n; k--; ) {
-            const next = body.charCodeAt(i++);
-            // Not 10xxxxxx.
-            if (next >> 6 != 2) error = DecodeError.BadTopic;
-            c = (c << 6) | (next & 63);
-          }
-          // Cut off by the topic's end; below the least value of its length (1 << 5.5n, the shift count cut to a whole
-          // number: 1, 32, 0x800, 0x10000; this catches U+0000 and overlong 3- and 4-byte forms; C0 and C1 cannot lead)
-          // or past U+10FFFF (one of these two fails every byte that cannot lead, n = 4: its least value, 1 << 22, is
-          // past U+10FFFF); or a surrogate.
-          if (i > topicEnd || c < 1 << (5.5 * n) || c > 0x10ffff || c >> 11 == 27) error = DecodeError.BadTopic;
-        }
-      }
-      buffered = buffered.substr(total);
-      onFrame(firstByte, body, error, total);
-    }
-  };
 }
 
 /** A framer that hands over each well-formed packet decoded (`decodePacket`) and each error apart: for the tools. */

@@ -1,7 +1,7 @@
 // Topic filters [MQTT 3.1.1, 4.7]: `+` matches one level, `#` the rest (and the parent level itself), and a
 // filter starting with a wildcard does not match topics starting with `$`.
 
-export function topicMatches(filter: string, topic: string): boolean {
+export const topicMatches = (filter: string, topic: string): boolean => {
   const topicLevels = topic.split("/");
   let i = 0;
   for (const level of filter.split("/")) {
@@ -12,4 +12,4 @@ export function topicMatches(filter: string, topic: string): boolean {
     i++;
   }
   return i == topicLevels.length;
-}
+};
