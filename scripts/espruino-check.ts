@@ -1,6 +1,6 @@
 // A developer's LOCAL check on a real Espruino interpreter built for Linux: never part of `npm test` or CI.
 //
-//   ESPRUINO_BIN=/path/to/espruino npx tsx scripts/espruino-check.ts [--label NAME] [--full | --no-json | --qos N] [--breakdown]
+//   ESPRUINO_BIN=/path/to/espruino npx tsx scripts/espruino-check.ts [--label NAME] [--full | --no-json | --qos N] [--tls | --tls-wrong-ca] [--breakdown]
 //
 // ESPRUINO_BIN is an Espruino binary built for Linux with TELNET (its REPL on TCP 2323 with --telnet): see README,
 // "Memory on the real interpreter". The check starts Mosquitto on a free loopback port, builds the bundle for it
@@ -11,21 +11,26 @@
 // reading is kept), after them, and twice more a few seconds apart.
 // The telnet console itself costs a few variables: the first row reads the empty interpreter with a console
 // attached, before the upload, so the firmware's own share is each later row minus that one.
+// With --tls the device talks mqtts:// to a second, TLS listener of the same Mosquitto (a CA and a broker
+// certificate made with openssl for the run); the observer stays on the plain one. --tls-wrong-ca builds the device
+// with a CA that did not sign the broker's certificate, and says whether it connected anyway.
 import { spawn, type ChildProcess } from "node:child_process";
-import { accessSync, constants, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { accessSync, chmodSync, constants, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { createRequire } from "node:module";
 import { createServer, connect, type Socket } from "node:net";
 import { tmpdir } from "node:os";
+import { connect as tlsConnect } from "node:tls";
 import { basename, join } from "node:path";
 import { parseArgs } from "node:util";
 import mqtt, { type MqttClient } from "mqtt";
 import { buildFirmware } from "../esbuild.config.mjs";
-import { startMosquitto, waitForPort } from "../test/support/brokers.ts";
+import { freePort, startMosquitto, waitForPort } from "../test/support/brokers.ts";
+import { makeCa, makeCert, tlsListener } from "../test/support/certs.ts";
 import { espruinoArgs, UploadProgress } from "./flash.ts";
 
 const TELNET_PORT = 2323;
 const COMMANDS = 1000;
-const USAGE = `usage: ESPRUINO_BIN=/path/to/espruino npx tsx scripts/espruino-check.ts [--label NAME] [--full | --no-json | --qos N] [--breakdown]
+const USAGE = `usage: ESPRUINO_BIN=/path/to/espruino npx tsx scripts/espruino-check.ts [--label NAME] [--full | --no-json | --qos N] [--tls | --tls-wrong-ca] [--breakdown]
   A local check on a real Espruino interpreter built for Linux with TELNET (not part of npm test or CI).
   ESPRUINO_BIN  the interpreter binary (e.g. a build like /work/espruino-local/bin/espruino-esp8266-telnet)
   --label NAME  what to call it in the table (default: the binary's file name)
@@ -33,6 +38,11 @@ const USAGE = `usage: ESPRUINO_BIN=/path/to/espruino npx tsx scripts/espruino-ch
   --no-json     build with jsonCommands false: the tiny firmware at its smallest
   --qos N       build with commandQos and stateQos N (1 or 2: the full firmware), and send every command at QoS N,
                 so that the board's acknowledgements both ways run on the real interpreter
+  --tls         the device on mqtts:// (the full firmware, Espruino's tls module) to a TLS listener of the same
+                Mosquitto, with mqttCaFile the CA that signed the broker's certificate (both made for the run); needs
+                an interpreter built with TLS, such as the stock Linux build (the ESP8266-shaped ones have none)
+  --tls-wrong-ca  the same with a CA that did NOT sign the broker's certificate: says whether the device connected
+                anyway (an Espruino that does not verify the broker does), then runs the rest if it did
   --breakdown   once connected, also print the variables each global name holds (E.getSizeOf; a closure's scope is
                 counted with every function that shares it); with BREAKDOWN_EXPR set, that expression is also evaluated on
                 the board then and its text printed (e.g. E.getSizeOf of one closure's scope)`;
@@ -79,7 +89,7 @@ class Console {
     return new Console(socket);
   }
 
-  /** process.memory() (which runs a GC first), read as one line "MEM{...}". */
+  /** process.memory() (which runs a GC first), read as one line "OUT{...}". */
   async memory(): Promise<Memory> {
     const m = JSON.parse(await this.evaluate("JSON.stringify(process.memory())")) as Memory;
     return { usage: m.usage, total: m.total, free: m.free, blocksize: m.blocksize };
@@ -105,7 +115,7 @@ class Console {
 }
 
 /** Uploads with the same Espruino CLI arguments as `npm run flash` (SAVE_ON_SEND=1), judged the same way. */
-async function upload(bundle: string, offlineDir: string): Promise<void> {
+async function upload(bundle: string, offlineDir: string): Promise<string[]> {
   const port = `tcp://127.0.0.1:${TELNET_PORT}`;
   const args = espruinoArgs({ port, baud: 115200, bundle, offlineDir });
   const cli = createRequire(import.meta.url).resolve("espruino/bin/espruino-cli.js");
@@ -133,6 +143,28 @@ async function upload(bundle: string, offlineDir: string): Promise<void> {
   for (const line of progress.boardLines) console.log(`  board: ${line}`);
   if (!outcome.ok) throw new Error(`upload failed: ${outcome.failure!.problem}\n${lines.slice(-30).join("\n")}`);
   console.log(`uploaded (${outcome.board ?? "board not named"})`);
+  return progress.boardLines;
+}
+
+/** What Node's own TLS says of the broker's certificate with `caFile` as the only CA: "verified" or its error code. */
+function nodeVerdict(port: number, caFile: string): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = tlsConnect({ host: "127.0.0.1", port, ca: readFileSync(caFile) }, () => {
+      socket.destroy();
+      resolve("verified");
+    });
+    socket.once("error", (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
+  });
+}
+
+/** The distinct lines of a console's text (escape sequences, prompts and our readings' OUT lines removed), with counts. */
+function consoleLines(text: string): Map<string, number> {
+  const said = new Map<string, number>();
+  for (const raw of text.replace(/\x1b\[[0-9;]*[A-Za-z]/g, "").split(/\r?\n/)) {
+    const line = raw.replace(/\r/g, "").replace(/^>+/, "").trim();
+    if (line && !line.startsWith("OUT")) said.set(line, (said.get(line) ?? 0) + 1);
+  }
+  return said;
 }
 
 /** Waits until `test` holds, polling; false after `ms`. */
@@ -151,8 +183,9 @@ async function main(): Promise<number> {
   let full = false;
   let noJson = false;
   let qos: 0 | 1 | 2 = 0;
+  let tls: "" | "right CA" | "wrong CA" = "";
   try {
-    const { values } = parseArgs({ options: { label: { type: "string" }, breakdown: { type: "boolean" }, full: { type: "boolean" }, "no-json": { type: "boolean" }, qos: { type: "string" }, help: { type: "boolean" } } });
+    const { values } = parseArgs({ options: { label: { type: "string" }, breakdown: { type: "boolean" }, full: { type: "boolean" }, "no-json": { type: "boolean" }, qos: { type: "string" }, tls: { type: "boolean" }, "tls-wrong-ca": { type: "boolean" }, help: { type: "boolean" } } });
     breakdown = values.breakdown ?? false;
     full = values.full ?? false;
     noJson = values["no-json"] ?? false;
@@ -160,6 +193,8 @@ async function main(): Promise<number> {
       if (values.qos !== "1" && values.qos !== "2") throw new Error(`--qos takes 1 or 2, not ${JSON.stringify(values.qos)}`);
       qos = Number(values.qos) as 1 | 2;
     }
+    if (values.tls && values["tls-wrong-ca"]) throw new Error("--tls and --tls-wrong-ca: one or the other");
+    tls = values.tls ? "right CA" : values["tls-wrong-ca"] ? "wrong CA" : "";
     if (values.help) {
       console.log(USAGE);
       return 0;
@@ -212,15 +247,34 @@ async function main(): Promise<number> {
 
   const rows: Row[] = [];
   try {
-    // 1. The broker, and the bundle built for it.
-    broker = await startMosquitto(["set_tcp_nodelay true"]);
-    console.log(`mosquitto (pid ${broker.pid}) on ${broker.url}`);
+    // 1. The broker, and the bundle built for it. With TLS: a CA, the broker's certificate signed by it and, for the
+    // wrong-CA run, a second CA for the device; Mosquitto gets a TLS listener for the device besides its plain one.
+    const config = ["set_tcp_nodelay true"];
+    let tlsPort = 0;
+    let caFile: string | undefined;
+    if (tls) {
+      const certDir = mkdtempSync(join(tmpdir(), "espcheck-certs-"));
+      temps.push(certDir);
+      chmodSync(certDir, 0o755); // Mosquitto, started as root, reads the certificates as the user mosquitto.
+      const ca = makeCa(certDir, "espcheck-ca");
+      const server = makeCert(certDir, "broker", ca, "server");
+      caFile = tls === "right CA" ? ca.cert : makeCa(certDir, "espcheck-other-ca").cert;
+      tlsPort = await freePort();
+      config.push(`listener ${tlsPort} 127.0.0.1`, ...tlsListener(ca, server));
+    }
+    broker = await startMosquitto(config);
+    const deviceUrl = tls ? `mqtts://127.0.0.1:${tlsPort}` : broker.url;
+    console.log(`mosquitto (pid ${broker.pid}) on ${broker.url}${tls ? `, TLS listener for the device on ${deviceUrl}` : ""}`);
+    if (tls) {
+      await waitForPort(tlsPort, "mosquitto's TLS listener");
+      console.log(`the device's CA (${tls}), checked by Node's TLS against the broker's certificate: ${await nodeVerdict(tlsPort, caFile!)}`);
+    }
     const buildDir = mkdtempSync(join(tmpdir(), "espcheck-build-"));
     temps.push(buildDir);
     const bundle = join(buildDir, "firmware.js");
-    const overrides = { mqttUrl: broker.url, clientId: "espcheck", ...(noJson ? { jsonCommands: false } : {}), ...(qos ? { commandQos: qos, stateQos: qos } : {}) };
+    const overrides = { mqttUrl: deviceUrl, clientId: "espcheck", ...(caFile ? { mqttCaFile: caFile } : {}), ...(noJson ? { jsonCommands: false } : {}), ...(qos ? { commandQos: qos, stateQos: qos } : {}) };
     const built = await buildFirmware({ outfile: bundle, env: {}, configFile: null, overrides, entry: full ? "firmware/main.ts" : undefined });
-    console.log(`bundle: ${readFileSync(bundle).length} bytes from ${built.entry} (clientId espcheck${noJson ? ", jsonCommands false" : ""}${qos ? `, commandQos and stateQos ${qos}` : ""}, defaults otherwise)`);
+    console.log(`bundle: ${readFileSync(bundle).length} bytes from ${built.entry} (clientId espcheck${tls ? `, ${deviceUrl} with mqttCaFile the ${tls}` : ""}${noJson ? ", jsonCommands false" : ""}${qos ? `, commandQos and stateQos ${qos}` : ""}, defaults otherwise)`);
 
     // The observer: sees the device come online and every state report it publishes.
     const states: string[] = [];
@@ -256,7 +310,7 @@ async function main(): Promise<number> {
     rows.push({ stage: "empty interpreter, telnet console only", memory: await empty.memory(), obeyed: "" });
     empty.close();
     await sleep(200);
-    await upload(bundle, offlineDir);
+    const uploadLines = await upload(bundle, offlineDir);
 
     // 3. Memory, over one telnet connection kept to the end.
     repl = await Console.open(TELNET_PORT);
@@ -264,7 +318,23 @@ async function main(): Promise<number> {
     const onlineAtStart = availability === "online";
     rows.push({ stage: `after upload and boot${onlineAtStart ? " (already online)" : ""}`, memory: await repl.memory(), obeyed: "" });
 
-    if (!(await until(() => availability === "online", 15_000))) throw new Error("the device never published led/availability online");
+    const online = await until(() => availability === "online", 15_000);
+    if (tls) {
+      // Whatever the device said so far, wherever its console was (the upload's connection, the interpreter's own
+      // output, the REPL's connection).
+      const said = [...consoleLines([...uploadLines, output, repl.received].join("\n")).keys()];
+      const noTls = said.find((line) => /no tls module/.test(line));
+      if (noTls) throw new Error(`this interpreter has no tls module (require("tls") failed on the device, which said: ${JSON.stringify(noTls)}): --tls needs an Espruino built with TLS, such as the stock Linux build; the ESP8266-shaped builds have none`);
+      const tlsSaid = said.filter((line) => /TLS|MQTT|handshake|SSL/i.test(line));
+      if (tls === "wrong CA") {
+        console.log(online
+          ? `WRONG CA: the device CONNECTED anyway (led/availability online over ${deviceUrl}): this Espruino did not verify the broker's certificate against its CA`
+          : `WRONG CA: the device did NOT connect within 15 s: this Espruino refused the broker's certificate (it verifies)`);
+      }
+      if (tlsSaid.length) console.log(`the device's console about TLS and MQTT so far:\n${tlsSaid.map((line) => `  ${line}`).join("\n")}`);
+      if (!online && tls === "wrong CA") return 0;
+    }
+    if (!online) throw new Error("the device never published led/availability online");
     await until(() => states.length > 0, 5000);
     await sleep(500);
     rows.push({ stage: "connected (led/availability online)", memory: await repl.memory(), obeyed: "" });
@@ -374,16 +444,12 @@ async function main(): Promise<number> {
     if (/OUT OF MEMORY|LOW_MEMORY/i.test(output + repl.received)) console.log("note: the interpreter printed OUT OF MEMORY / LOW_MEMORY");
     console.log(`availability at the end: ${availability}`);
     // What the device printed on its console (the telnet connection) besides our readings, repeats counted.
-    const said = new Map<string, number>();
-    for (const raw of repl.received.replace(/\x1b\[[0-9;]*[A-Za-z]/g, "").split(/\r?\n/)) {
-      const text = raw.replace(/\r/g, "").replace(/^>+/, "").trim();
-      if (text && !text.startsWith("MEM{")) said.set(text, (said.get(text) ?? 0) + 1);
-    }
+    const said = consoleLines(repl.received);
     if (said.size) console.log("the device's console during the run:");
     for (const [text, count] of [...said].slice(0, 25)) console.log(`  ${text}${count > 1 ? ` (x${count})` : ""}`);
 
     // 4. The table.
-    console.log(`\n${label}: process.memory() over the telnet REPL (one connection; its console costs the vars of the first row)`);
+    console.log(`\n${label}${tls ? ` (mqtts://, ${tls})` : ""}: process.memory() over the telnet REPL (one connection; its console costs the vars of the first row)`);
     const header = ["stage", "usage (vars)", "total", "blocksize", "commands obeyed"];
     const body = rows.map((r) => [r.stage, String(r.memory.usage), String(r.memory.total), String(r.memory.blocksize), r.obeyed]);
     const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => row[i]!.length)));
