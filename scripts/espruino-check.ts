@@ -1,6 +1,6 @@
 // A developer's LOCAL check on a real Espruino interpreter built for Linux: never part of `npm test` or CI.
 //
-//   ESPRUINO_BIN=/path/to/espruino npx tsx scripts/espruino-check.ts [--label NAME] [--full | --no-json | --qos N] [--tls | --tls-wrong-ca] [--breakdown]
+//   ESPRUINO_BIN=/path/to/espruino npx tsx scripts/espruino-check.ts [--label NAME] [--full | --no-json | --qos N | --every-feature] [--tls | --tls-wrong-ca] [--breakdown]
 //
 // ESPRUINO_BIN is an Espruino binary built for Linux with TELNET (its REPL on TCP 2323 with --telnet): see README,
 // "Memory on the real interpreter". The check starts Mosquitto on a free loopback port, builds the bundle for it
@@ -27,10 +27,15 @@ import { buildFirmware } from "../esbuild.config.mjs";
 import { freePort, startMosquitto, waitForPort } from "../test/support/brokers.ts";
 import { makeCa, makeCert, tlsListener } from "../test/support/certs.ts";
 import { espruinoArgs, UploadProgress } from "./flash.ts";
+import { PROFILES } from "./size.mjs";
 
 const TELNET_PORT = 2323;
+/** --every-feature: the features of `npm run size`'s full profile, without its WiFi and broker (the check's own). */
+const EVERY_FEATURE = Object.fromEntries(
+  Object.entries(PROFILES["full firmware"].overrides).filter(([key]) => !["wifiSsid", "wifiPassword", "mqttUrl", "clientId"].includes(key)),
+);
 const COMMANDS = 1000;
-const USAGE = `usage: ESPRUINO_BIN=/path/to/espruino npx tsx scripts/espruino-check.ts [--label NAME] [--full | --no-json | --qos N] [--tls | --tls-wrong-ca] [--breakdown]
+const USAGE = `usage: ESPRUINO_BIN=/path/to/espruino npx tsx scripts/espruino-check.ts [--label NAME] [--full | --no-json | --qos N | --every-feature] [--tls | --tls-wrong-ca] [--breakdown]
   A local check on a real Espruino interpreter built for Linux with TELNET (not part of npm test or CI).
   ESPRUINO_BIN  the interpreter binary (e.g. a build like /work/espruino-local/bin/espruino-esp8266-telnet)
   --label NAME  what to call it in the table (default: the binary's file name)
@@ -38,6 +43,9 @@ const USAGE = `usage: ESPRUINO_BIN=/path/to/espruino npx tsx scripts/espruino-ch
   --no-json     build with jsonCommands false: the tiny firmware at its smallest
   --qos N       build with commandQos and stateQos N (1 or 2: the full firmware), and send every command at QoS N,
                 so that the board's acknowledgements both ways run on the real interpreter
+  --every-feature  the full firmware with every feature a user can set but TLS, as npm run size's full profile
+                (QoS 2 commands, QoS 1 state, a queue of 10, a button on D0, brightness, the error topic, Home
+                Assistant discovery), with the check's own broker and no WiFi settings
   --tls         the device on mqtts:// (the full firmware, Espruino's tls module) to a TLS listener of the same
                 Mosquitto, with mqttCaFile the CA that signed the broker's certificate (both made for the run); needs
                 an interpreter built with TLS, such as the stock Linux build (the ESP8266-shaped ones have none)
@@ -182,13 +190,16 @@ async function main(): Promise<number> {
   let breakdown = false;
   let full = false;
   let noJson = false;
+  let everyFeature = false;
   let qos: 0 | 1 | 2 = 0;
   let tls: "" | "right CA" | "wrong CA" = "";
   try {
-    const { values } = parseArgs({ options: { label: { type: "string" }, breakdown: { type: "boolean" }, full: { type: "boolean" }, "no-json": { type: "boolean" }, qos: { type: "string" }, tls: { type: "boolean" }, "tls-wrong-ca": { type: "boolean" }, help: { type: "boolean" } } });
+    const { values } = parseArgs({ options: { label: { type: "string" }, breakdown: { type: "boolean" }, full: { type: "boolean" }, "no-json": { type: "boolean" }, qos: { type: "string" }, tls: { type: "boolean" }, "tls-wrong-ca": { type: "boolean" }, "every-feature": { type: "boolean" }, help: { type: "boolean" } } });
     breakdown = values.breakdown ?? false;
     full = values.full ?? false;
     noJson = values["no-json"] ?? false;
+    everyFeature = values["every-feature"] ?? false;
+    if (everyFeature && (noJson || values.qos !== undefined)) throw new Error("--every-feature sets JSON commands and QoS itself: not with --no-json or --qos");
     if (values.qos !== undefined) {
       if (values.qos !== "1" && values.qos !== "2") throw new Error(`--qos takes 1 or 2, not ${JSON.stringify(values.qos)}`);
       qos = Number(values.qos) as 1 | 2;
@@ -272,9 +283,9 @@ async function main(): Promise<number> {
     const buildDir = mkdtempSync(join(tmpdir(), "espcheck-build-"));
     temps.push(buildDir);
     const bundle = join(buildDir, "firmware.js");
-    const overrides = { mqttUrl: deviceUrl, clientId: "espcheck", ...(caFile ? { mqttCaFile: caFile } : {}), ...(noJson ? { jsonCommands: false } : {}), ...(qos ? { commandQos: qos, stateQos: qos } : {}) };
+    const overrides = { mqttUrl: deviceUrl, clientId: "espcheck", ...(caFile ? { mqttCaFile: caFile } : {}), ...(noJson ? { jsonCommands: false } : {}), ...(qos ? { commandQos: qos, stateQos: qos } : {}), ...(everyFeature ? EVERY_FEATURE : {}) };
     const built = await buildFirmware({ outfile: bundle, env: {}, configFile: null, overrides, entry: full ? "firmware/main.ts" : undefined });
-    console.log(`bundle: ${readFileSync(bundle).length} bytes from ${built.entry} (clientId espcheck${tls ? `, ${deviceUrl} with mqttCaFile the ${tls}` : ""}${noJson ? ", jsonCommands false" : ""}${qos ? `, commandQos and stateQos ${qos}` : ""}, defaults otherwise)`);
+    console.log(`bundle: ${readFileSync(bundle).length} bytes from ${built.entry} (clientId espcheck${tls ? `, ${deviceUrl} with mqttCaFile the ${tls}` : ""}${noJson ? ", jsonCommands false" : ""}${qos ? `, commandQos and stateQos ${qos}` : ""}${everyFeature ? `, ${JSON.stringify(EVERY_FEATURE)}` : ""}, defaults otherwise)`);
 
     // The observer: sees the device come online and every state report it publishes.
     const states: string[] = [];
@@ -366,9 +377,11 @@ async function main(): Promise<number> {
     rows.push({ stage: `after ${COMMANDS} commands, one at a time`, memory: await repl.memory(), obeyed: `${obeyed}/${COMMANDS}` });
 
     // 1,000 commands back to back: off, on, ... on; the LED must end on. The Linux build's GPIO cannot be read back,
-    // so the board counts its own LED writes: digitalWrite, which the firmware calls by its global name once per
-    // command, is wrapped for the burst (this costs the board a few vars of its own) and unwrapped after it.
-    await repl.evaluate('(global.ledWrites=0,global.realDigitalWrite=digitalWrite,global.digitalWrite=function(p,v){ledWrites++;realDigitalWrite(p,v)},"counting")');
+    // so the board counts its own LED writes: digitalWrite (analogWrite with brightness, --every-feature), which the
+    // firmware calls by its global name once per command, is wrapped for the burst (this costs the board a few vars of
+    // its own) and unwrapped after it.
+    const write = everyFeature ? "analogWrite" : "digitalWrite";
+    await repl.evaluate(`(global.ledWrites=0,global.realWrite=${write},global.${write}=function(p,v){ledWrites++;realWrite(p,v)},"counting")`);
     const before = states.length;
     started = Date.now();
     // Once a second through the burst, the board's LED writes and its memory (process.memory() collects garbage
@@ -414,7 +427,7 @@ async function main(): Promise<number> {
     const burstSeconds = (Date.now() - started) / 1000;
     const applied = Number(await repl.evaluate("ledWrites"));
     if (peak) rows.push({ stage: "highest read during the burst (once a second)", memory: peak, obeyed: "" });
-    await repl.evaluate('(global.digitalWrite=realDigitalWrite,delete global.realDigitalWrite,delete global.ledWrites,"restored")');
+    await repl.evaluate(`(global.${write}=realWrite,delete global.realWrite,delete global.ledWrites,"restored")`);
     const lastReport = states[states.length - 1];
     // The Linux build's GPIO is not readable here (sysfs), so the LED's state is the one the device reports: the
     // retained led/state, read by a fresh subscription.
