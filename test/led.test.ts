@@ -107,6 +107,32 @@ describe("createLedApp", () => {
     assert.equal(deferred.length, 0, "nothing pending once all went out");
   });
 
+  test("a report refused again and again is tried after 100 ms, doubling to 6.4 s; once one goes out, 100 ms again", () => {
+    const deferred: Array<() => void> = [];
+    const delays: number[] = [];
+    let refusing = true;
+    const published: string[] = [];
+    const app = createLedApp({
+      baseTopic: "led",
+      setLed: () => undefined,
+      publish: (topic, payload) => !refusing && published.push(`${topic}=${payload}`) > 0,
+      defer: (report, ms) => deferred.push(report) && delays.push(ms),
+      log: () => undefined,
+    });
+    app.connected();
+    for (let i = 0; i < 9; i++) deferred.shift()!();
+    assert.deepEqual(delays, [0, 100, 200, 400, 800, 1600, 3200, 6400, 6400, 6400], "one pending report at a time, backing off");
+    assert.deepEqual(published, []);
+    refusing = false;
+    deferred.shift()!();
+    assert.deepEqual(published, ["led/availability=online", "led/state=off"]);
+    assert.equal(deferred.length, 0);
+    refusing = true;
+    app.message("led", "on");
+    deferred.shift()!();
+    assert.deepEqual(delays.slice(10), [0, 100], "after a report that went out, the first retry is 100 ms again");
+  });
+
   test("sets the LED off at creation and publishes nothing yet", () => {
     const r = createRecordedApp();
     assert.deepEqual(r.led, [false]);

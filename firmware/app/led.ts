@@ -11,8 +11,13 @@ declare const LED_JSON: boolean;
 /** The LED is dimmed by PWM: {"brightness":0-255}, and the state as JSON on <base>/state/json. */
 declare const LED_BRIGHTNESS: boolean;
 
-/** A state report the client refused (its in-flight window full) is tried again after this long. */
+/**
+ * A state report the client refused (its in-flight window, and any queue, full) is tried again after this long,
+ * doubling while it is refused, up to REPORT_RETRY_MAX_MS: a broker that stopped acknowledging is dropped only at the
+ * keepalive's deadline, and a client with a queue logs each refusal.
+ */
 const REPORT_RETRY_MS = 100;
+const REPORT_RETRY_MAX_MS = 6400;
 
 export const enum Command {
   Invalid = -1,
@@ -90,7 +95,7 @@ export interface LedAppOptions {
   publish(topic: string, payload: string, retain: boolean): boolean;
   /**
    * Runs `report` after the commands that arrived together, with no argument (Espruino's setTimeout gives it
-   * undefined), so that main.ts passes Espruino's setTimeout as it is. `ms` is 0, or REPORT_RETRY_MS for a report the
+   * undefined), so that main.ts passes Espruino's setTimeout as it is. `ms` is 0, or 100 ms up to 6.4 s for a report the
    * client refused. Commands that come in one
    * burst then cost one state report, not one each: on an ESP8266-shaped Espruino, 1,000 commands back to back with
    * a report each ran out of memory (every 9-byte command made a 16-byte report, faster than the socket sent them).
@@ -125,6 +130,8 @@ export function createLedApp(options: LedAppOptions): LedApp {
   options.setLed(false);
 
   let reportPending = false;
+  /** The delay before a refused report is tried again; 0 when the last report went out. */
+  let retryMs = 0;
 
   /**
    * Applies a command (Command.Off, On or Toggle; Command.Invalid changes nothing), then has the state reported once
@@ -146,8 +153,8 @@ export function createLedApp(options: LedAppOptions): LedApp {
         // Tried again a little later, not at once: the acknowledgements that make room take a round trip, and an
         // immediate retry would run the board flat out until then. Commands meanwhile join this report.
         reportPending = true;
-        options.defer(apply, REPORT_RETRY_MS);
-      }
+        options.defer(apply, (retryMs = retryMs < REPORT_RETRY_MAX_MS ? 2 * retryMs || REPORT_RETRY_MS : retryMs));
+      } else retryMs = 0;
       return;
     }
     if (command != Command.Invalid) {
