@@ -145,14 +145,16 @@ export const createClient = (dial: Dial, clock: Clock, options: ClientOptions): 
    */
   let awaitingRelease = (MQTT_QOS2 ? {} : null) as AwaitingRelease;
   let droppedCount = 0;
-  // Left undefined where nothing reads them before they are set (fewer bytes): connectedAt (read after a CONNACK sets
-  // it), lastSent (after the CONNECT), link and timer (none yet), stopped, pingSent (read once connected: every packet,
-  // the CONNACK among them, sets it first).
-  let connectedAt: number;
+  // Left undefined where nothing reads them before they are set (fewer bytes): lastSent (read after the CONNECT), link
+  // and timer (none yet), stopped, pingSent (read once connected: every packet, the CONNACK among them, sets it first).
   let link: Link | null | undefined;
   /** Identifies the current connection: events from an older one are ignored. */
   let session = 0;
-  let connected = false;
+  /**
+   * 0 until a CONNACK accepts the connection, then the time (clock.now()) from which it counts as a good one
+   * (Delay.StableConnection after the CONNACK; never 0, as clocks do not run negative): one variable for both.
+   */
+  let connected = 0;
   let stopped: boolean | undefined;
   let timer: number | null | undefined;
   /** The last reconnect's step (ms; 0 for none since a good connection): each next one doubles it. */
@@ -275,8 +277,7 @@ export const createClient = (dial: Dial, clock: Clock, options: ClientOptions): 
           );
         }
         const sessionPresent = id > 255;
-        connected = true;
-        connectedAt = clock.now();
+        connected = clock.now() + Delay.StableConnection;
         arm(-1);
         options.log("MQTT connected" + (sessionPresent ? " (session present)" : ""));
         // A broker that kept our session (clean session off) kept our subscriptions and its half of QoS 2 too.
@@ -322,28 +323,29 @@ export const createClient = (dial: Dial, clock: Clock, options: ClientOptions): 
       } else if (MQTT_QOS1 && (MQTT_QOS2 ? type > PacketType.Publish && type < PacketType.Subscribe : type == PacketType.Puback)) {
         // PUBREL ends an inbound QoS 2 message. PUBACK ends an outbound QoS 1 message, PUBCOMP a QoS 2 one; PUBREC
         // turns a QoS 2 one into its PUBREL (sent, PUBCOMP awaited).
+        // What PUBREL is answered with, PUBCOMP; else the PUBREL for `id`: what a PUBREC turns its message into (and
+        // is answered with), and what a PUBCOMP ends.
+        const reply = MQTT_QOS2 ? packet(type == PacketType.Pubrel ? FirstByte.Pubcomp : FirstByte.Pubrel, field(id)) : "";
         if (MQTT_QOS2 && type == PacketType.Pubrel) {
           // An id in the run ends it there: the ids up to it leave the run for the keys (none but itself when PUBRELs
           // come in order), and it is deleted there.
           while (awaitingRelease.runLow <= id && id <= awaitingRelease.runHigh) awaitingRelease[awaitingRelease.runLow++] = 1;
           delete awaitingRelease[id];
-          // Answered with PUBCOMP, even for an id we do not know, so the broker can end its half [4.3.3].
-          send(packet(FirstByte.Pubcomp, field(id)));
-        } else {
-          // The PUBREL for `id`: what a PUBREC turns its message into, and what a PUBCOMP ends.
-          const release = MQTT_QOS2 ? packet(FirstByte.Pubrel, field(id)) : "";
-          for (let i = 0; i < inflight.length; i++) {
-            const message = inflight[i];
-            // PUBACK and PUBREC end a message of their QoS (1 and 2, the type less 3), by id; without QoS 2, every
-            // message here is QoS 1. PUBCOMP ends the PUBREL it answers (a string, whose fields read as undefined).
-            if (MQTT_QOS2 && type == PacketType.Pubcomp ? message == release : (message as Outgoing).id == id && (!MQTT_QOS2 || (message as Outgoing).qos == type - 3)) {
-              if (MQTT_QOS2 && type == PacketType.Pubrec) inflight[i] = release;
-              else inflight.splice(i, 1);
-            }
-          }
-          // PUBREC is answered with PUBREL even for an id we do not know, as PUBREL is with PUBCOMP.
-          if (MQTT_QOS2 && type == PacketType.Pubrec) send(release);
         }
+        // For a PUBREL too (one loop, not two branches: fewer bytes), where it ends nothing: no message has QoS 3.
+        for (let i = 0; i < inflight.length; i++) {
+          const message = inflight[i];
+          // PUBACK and PUBREC end a message of their QoS (1 and 2, the type less 3), by id; without QoS 2, every
+          // message here is QoS 1. PUBCOMP ends the PUBREL it answers (a string, whose fields read as undefined).
+          if (MQTT_QOS2 && type == PacketType.Pubcomp ? message == reply : (message as Outgoing).id == id && (!MQTT_QOS2 || (message as Outgoing).qos == type - 3)) {
+            if (MQTT_QOS2 && type == PacketType.Pubrec) inflight[i] = reply;
+            else inflight.splice(i, 1);
+          }
+        }
+        // PUBREC is answered with PUBREL, and PUBREL with PUBCOMP, even for an id we do not know, so that the broker
+        // can go on or end its half [4.3.3]. (Of the types here, 4 to 7, PUBREC and PUBREL are the two whose remainder
+        // by 5 is under 2: shorter than naming both.)
+        if (MQTT_QOS2 && type % 5 < 2) send(reply);
       } else if (type == PacketType.Suback) {
         const sent = pendingSubscribes[id] || [];
         delete pendingSubscribes[id];
@@ -389,8 +391,8 @@ export const createClient = (dial: Dial, clock: Clock, options: ClientOptions): 
     link = null;
     // `pingSent` is left as it is: it counts only once connected, and the CONNACK, as every packet, clears it.
     if (connected) {
-      connected = false;
-      if (clock.now() - connectedAt >= Delay.StableConnection) step = 0;
+      if (clock.now() >= connected) step = 0;
+      connected = 0;
       if (options.onDisconnect) options.onDisconnect(reason);
     }
     // Exponential backoff (reconnectMin doubled up to reconnectMax) with jitter (50-100% of the step), so a fleet
@@ -408,7 +410,7 @@ export const createClient = (dial: Dial, clock: Clock, options: ClientOptions): 
   const client: Client = {
     publish(topic: string, payload: string, retain: boolean, qos?: number) {
       // A whole number from 0 to the highest QoS the build has (a fraction rounded down; none, or not a number, is 0).
-      const message = { topic: topic, payload: payload, qos: MQTT_QOS1 && (qos as number) >= 1 ? (MQTT_QOS2 && (qos as number) >= 2 ? 2 : 1) : 0, retain: retain } as Outgoing;
+      const message = { topic: topic, payload: payload, qos: MQTT_QOS2 && (qos as number) >= 2 ? 2 : MQTT_QOS1 ? +((qos as number) >= 1) : 0, retain: retain } as Outgoing;
       // Behind queued messages a new one waits its turn, so order is kept.
       if (connected && (!MQTT_QOS1 || !message.qos || inflight.length < (options.inflightMax || Default.InflightMax)) && !(MQTT_QUEUE && queue[0])) {
         return send(message) || (MQTT_QOS1 && message.qos > 0);
@@ -431,7 +433,7 @@ export const createClient = (dial: Dial, clock: Clock, options: ClientOptions): 
     },
     subscribe(filter: string, qos?: number, handler?: MessageHandler) {
       // The QoS as publish() takes it.
-      subscriptions.push(filter, MQTT_QOS1 && (qos as number) >= 1 ? (MQTT_QOS2 && (qos as number) >= 2 ? 2 : 1) : 0, handler);
+      subscriptions.push(filter, MQTT_QOS2 && (qos as number) >= 2 ? 2 : MQTT_QOS1 ? +((qos as number) >= 1) : 0, handler);
       if (connected) subscribeFrom(subscriptions.length - 3);
     },
     stop() {
@@ -439,8 +441,8 @@ export const createClient = (dial: Dial, clock: Clock, options: ClientOptions): 
       if (connected) send(FixedPacket.Disconnect);
       drop("stopped");
     },
-    // An arrow: shorter than a method where it only returns.
-    isConnected: () => connected,
+    // An arrow: shorter than a method where it only returns. A boolean, as `connected` is a time.
+    isConnected: () => !!connected,
   };
   if (MQTT_UNSUBSCRIBE) {
     client.unsubscribe = (filter: string) => {
