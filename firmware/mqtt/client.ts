@@ -145,26 +145,33 @@ export const createClient = (dial: Dial, clock: Clock, options: ClientOptions): 
    */
   let awaitingRelease = (MQTT_QOS2 ? {} : null) as AwaitingRelease;
   let droppedCount = 0;
-  // Left undefined where nothing reads them before they are set (fewer bytes): lastSent (read after the CONNECT), link
-  // and timer (none yet), stopped, pingSent (read once connected: every packet, the CONNACK among them, sets it first).
-  let link: Link | null | undefined;
+  // Left undefined where nothing reads them before they are set, or where undefined reads as their first value would
+  // (fewer bytes): lastSent (read after the CONNECT), link and timer (none yet), stopped, pingSent (read once
+  // connected: every packet, the CONNACK among them, sets it first), connected and step (below), pendingSubscribes
+  // (set when each link opens, before anything is subscribed on it). Flags are 1 and 0, shorter than true and false.
+  /** The open link; 0 once dropped (shorter than null). */
+  let link: Link | 0 | undefined;
   /** Identifies the current connection: events from an older one are ignored. */
   let session = 0;
   /**
-   * 0 until a CONNACK accepts the connection, then the time (clock.now()) from which it counts as a good one
-   * (Delay.StableConnection after the CONNACK; never 0, as clocks do not run negative): one variable for both.
+   * Falsy (undefined, then 0) until a CONNACK accepts the connection, then the time (clock.now()) from which it
+   * counts as a good one (Delay.StableConnection after the CONNACK; never 0, as clocks do not run negative): one
+   * variable for both.
    */
-  let connected = 0;
-  let stopped: boolean | undefined;
+  let connected: number | undefined;
+  let stopped: number | undefined;
   let timer: number | null | undefined;
-  /** The last reconnect's step (ms; 0 for none since a good connection): each next one doubles it. */
-  let step = 0;
+  /**
+   * The last reconnect's step (ms; 0 for none since a good connection, undefined before the first: doubled, both give
+   * a falsy number, NaN or 0): each next one doubles it.
+   */
+  let step: number;
   let lastSent: number;
-  /** A PINGREQ went out and nothing has come from the broker since. */
-  let pingSent: boolean | undefined;
+  /** 1: a PINGREQ went out and nothing has come from the broker since. */
+  let pingSent: number | undefined;
   let nextId = 0;
   /** The subscriptions of each SUBSCRIBE not yet acknowledged (as in `subscriptions`), by packet id, to name a refused one. */
-  let pendingSubscribes: { [id: number]: typeof subscriptions } = {};
+  let pendingSubscribes: { [id: number]: typeof subscriptions };
   const keepaliveMs = options.keepalive * 1000;
 
   /** Replaces the one pending timer, which always calls `fire`; with a negative `ms`, only cancels it. */
@@ -234,7 +241,7 @@ export const createClient = (dial: Dial, clock: Clock, options: ClientOptions): 
       const idle = clock.now() - lastSent;
       if (idle < keepaliveMs) return arm(keepaliveMs - idle);
       // Set before the write; after a failed one (the link dropped) the next CONNACK clears it.
-      pingSent = true;
+      pingSent = 1;
       return send(FixedPacket.Pingreq) && arm(keepaliveMs / 2);
     }
     // Never after stop(): its drop cancels the timer, and nothing arms it again.
@@ -264,7 +271,7 @@ export const createClient = (dial: Dial, clock: Clock, options: ClientOptions): 
         }
         return drop("bad packet, first byte " + event + " (error " + error + ")");
       }
-      pingSent = false;
+      pingSent = 0;
       const type = (event as number) >> 4;
       // `id`, read by the framer: the packet id; a CONNACK's flags and code; a PUBLISH's topic length.
       if (type == PacketType.Connack) {
@@ -384,14 +391,15 @@ export const createClient = (dial: Dial, clock: Clock, options: ClientOptions): 
     // From here on this link's reports, its close among them, are ignored.
     session++;
     try {
-      link!.end();
+      (link as Link).end();
     } catch (error) {
-      // Already closed by the far end, or no link (null): nothing to end.
+      // Already closed by the far end, or no link (0): nothing to end.
     }
-    link = null;
+    link = 0;
     // `pingSent` is left as it is: it counts only once connected, and the CONNACK, as every packet, clears it.
     if (connected) {
-      if (clock.now() >= connected) step = 0;
+      // A good connection starts the backoff again from the bottom: a short one keeps its step (times 1, not 0).
+      step *= +(clock.now() < connected);
       connected = 0;
       if (options.onDisconnect) options.onDisconnect(reason);
     }
@@ -437,7 +445,7 @@ export const createClient = (dial: Dial, clock: Clock, options: ClientOptions): 
       if (connected) subscribeFrom(subscriptions.length - 3);
     },
     stop() {
-      stopped = true;
+      stopped = 1;
       if (connected) send(FixedPacket.Disconnect);
       drop("stopped");
     },
