@@ -184,12 +184,12 @@ export const createClient = (dial: Dial, clock: Clock, options: ClientOptions): 
   /**
    * Writes to the current link `bytes`, or the PUBLISH of a message given instead (its header, then its payload as it
    * is: never copied into the header); a message is told from bytes by its QoS, a number (a string has none: one
-   * parameter for both, as each costs the board RAM). A new QoS 1/2 message (not `dup`) gets its packet id and joins
+   * parameter for both, as each costs the board RAM). A new QoS 1/2 message (not `dup`, 1 for a re-send) gets its packet id and joins
    * the in-flight window until acknowledged. Returns true once written; nothing (falsy) when there is no link or the
    * write failed, which drops the link and schedules the reconnect: the caller must then stop, or a timer it arms
    * would replace the reconnect's.
    */
-  const send = (bytes: string | Outgoing, dup?: boolean): true | undefined => {
+  const send = (bytes: string | Outgoing, dup?: number): true | undefined => {
     if (!link) return;
     try {
       // `bytes` is a message here (named so without a variable: the minified bundle would keep it).
@@ -202,7 +202,7 @@ export const createClient = (dial: Dial, clock: Clock, options: ClientOptions): 
         // function object of their own), its payload counted, not copied.
         link.write(
           packet(
-            0x30 | (+(dup as boolean) << 3) | ((bytes as Outgoing).qos << 1) | +(bytes as Outgoing).retain,
+            0x30 | ((dup as number) << 3) | ((bytes as Outgoing).qos << 1) | +(bytes as Outgoing).retain,
             field((bytes as Outgoing).topic) + ((bytes as Outgoing).qos ? field((bytes as Outgoing).id) : ""),
             (bytes as Outgoing).payload.length,
           ),
@@ -293,7 +293,7 @@ export const createClient = (dial: Dial, clock: Clock, options: ClientOptions): 
           if (subscriptions.length) subscribeFrom(0);
         }
         // Everything not acknowledged goes again, in order, with DUP; a QoS 2 message past PUBREC as its PUBREL.
-        if (MQTT_QOS1) for (const message of inflight) send(message, true);
+        if (MQTT_QOS1) for (const message of inflight) send(message, 1);
         // Then (below, after every packet) what waited in the queue while we were offline, and onConnect.
       } else if (!connected) {
         drop("packet before CONNACK");
