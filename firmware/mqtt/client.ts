@@ -327,7 +327,8 @@ export const createClient = (dial: Dial, clock: Clock, options: ClientOptions): 
           }
         }
         if (fallback) fallback(topic, payload);
-      } else if (MQTT_QOS1 && (MQTT_QOS2 ? type > PacketType.Publish && type < PacketType.Subscribe : type == PacketType.Puback)) {
+      } else if (MQTT_QOS1 && (MQTT_QOS2 ? type >> 2 == 1 : type == PacketType.Puback)) {
+        // (With QoS 2: PUBACK to PUBCOMP, the types 4 to 7, those whose value shifted right by 2 is 1.)
         // PUBREL ends an inbound QoS 2 message. PUBACK ends an outbound QoS 1 message, PUBCOMP a QoS 2 one; PUBREC
         // turns a QoS 2 one into its PUBREL (sent, PUBCOMP awaited).
         // What PUBREL is answered with, PUBCOMP; else the PUBREL for `id`: what a PUBREC turns its message into (and
