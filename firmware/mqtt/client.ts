@@ -145,24 +145,33 @@ export const createClient = (dial: Dial, clock: Clock, options: ClientOptions): 
    */
   let awaitingRelease = (MQTT_QOS2 ? {} : null) as AwaitingRelease;
   let droppedCount = 0;
-  // Left undefined where nothing reads them before they are set (fewer bytes): connectedAt (read after a CONNACK sets
-  // it), lastSent (after the CONNECT), link and timer (none yet), stopped, pingSent (read once connected: every packet,
-  // the CONNACK among them, sets it first).
-  let connectedAt: number;
-  let link: Link | null | undefined;
+  // Left undefined where nothing reads them before they are set, or where undefined reads as their first value would
+  // (fewer bytes): lastSent (read after the CONNECT), link and timer (none yet), stopped, pingSent (read once
+  // connected: every packet, the CONNACK among them, sets it first), connected and step (below), pendingSubscribes
+  // (set when each link opens, before anything is subscribed on it). Flags are 1 and 0, shorter than true and false.
+  /** The open link; 0 once dropped (shorter than null). */
+  let link: Link | 0 | undefined;
   /** Identifies the current connection: events from an older one are ignored. */
   let session = 0;
-  let connected = false;
-  let stopped: boolean | undefined;
+  /**
+   * Falsy (undefined, then 0) until a CONNACK accepts the connection, then the time (clock.now()) from which it
+   * counts as a good one (Delay.StableConnection after the CONNACK; never 0, as clocks do not run negative): one
+   * variable for both.
+   */
+  let connected: number | undefined;
+  let stopped: number | undefined;
   let timer: number | null | undefined;
-  /** The last reconnect's step (ms; 0 for none since a good connection): each next one doubles it. */
-  let step = 0;
+  /**
+   * The last reconnect's step (ms; 0 for none since a good connection, undefined before the first: doubled, both give
+   * a falsy number, NaN or 0): each next one doubles it.
+   */
+  let step: number;
   let lastSent: number;
-  /** A PINGREQ went out and nothing has come from the broker since. */
-  let pingSent: boolean | undefined;
+  /** 1: a PINGREQ went out and nothing has come from the broker since. */
+  let pingSent: number | undefined;
   let nextId = 0;
   /** The subscriptions of each SUBSCRIBE not yet acknowledged (as in `subscriptions`), by packet id, to name a refused one. */
-  let pendingSubscribes: { [id: number]: typeof subscriptions } = {};
+  let pendingSubscribes: { [id: number]: typeof subscriptions };
   const keepaliveMs = options.keepalive * 1000;
 
   /** Replaces the one pending timer, which always calls `fire`; with a negative `ms`, only cancels it. */
@@ -175,12 +184,12 @@ export const createClient = (dial: Dial, clock: Clock, options: ClientOptions): 
   /**
    * Writes to the current link `bytes`, or the PUBLISH of a message given instead (its header, then its payload as it
    * is: never copied into the header); a message is told from bytes by its QoS, a number (a string has none: one
-   * parameter for both, as each costs the board RAM). A new QoS 1/2 message (not `dup`) gets its packet id and joins
+   * parameter for both, as each costs the board RAM). A new QoS 1/2 message (not `dup`, 1 for a re-send) gets its packet id and joins
    * the in-flight window until acknowledged. Returns true once written; nothing (falsy) when there is no link or the
    * write failed, which drops the link and schedules the reconnect: the caller must then stop, or a timer it arms
    * would replace the reconnect's.
    */
-  const send = (bytes: string | Outgoing, dup?: boolean): true | undefined => {
+  const send = (bytes: string | Outgoing, dup?: number): true | undefined => {
     if (!link) return;
     try {
       // `bytes` is a message here (named so without a variable: the minified bundle would keep it).
@@ -193,7 +202,7 @@ export const createClient = (dial: Dial, clock: Clock, options: ClientOptions): 
         // function object of their own), its payload counted, not copied.
         link.write(
           packet(
-            0x30 | (+(dup as boolean) << 3) | ((bytes as Outgoing).qos << 1) | +(bytes as Outgoing).retain,
+            0x30 | ((dup as number) << 3) | ((bytes as Outgoing).qos << 1) | +(bytes as Outgoing).retain,
             field((bytes as Outgoing).topic) + ((bytes as Outgoing).qos ? field((bytes as Outgoing).id) : ""),
             (bytes as Outgoing).payload.length,
           ),
@@ -232,7 +241,7 @@ export const createClient = (dial: Dial, clock: Clock, options: ClientOptions): 
       const idle = clock.now() - lastSent;
       if (idle < keepaliveMs) return arm(keepaliveMs - idle);
       // Set before the write; after a failed one (the link dropped) the next CONNACK clears it.
-      pingSent = true;
+      pingSent = 1;
       return send(FixedPacket.Pingreq) && arm(keepaliveMs / 2);
     }
     // Never after stop(): its drop cancels the timer, and nothing arms it again.
@@ -262,7 +271,7 @@ export const createClient = (dial: Dial, clock: Clock, options: ClientOptions): 
         }
         return drop("bad packet, first byte " + event + " (error " + error + ")");
       }
-      pingSent = false;
+      pingSent = 0;
       const type = (event as number) >> 4;
       // `id`, read by the framer: the packet id; a CONNACK's flags and code; a PUBLISH's topic length.
       if (type == PacketType.Connack) {
@@ -275,8 +284,7 @@ export const createClient = (dial: Dial, clock: Clock, options: ClientOptions): 
           );
         }
         const sessionPresent = id > 255;
-        connected = true;
-        connectedAt = clock.now();
+        connected = clock.now() + Delay.StableConnection;
         arm(-1);
         options.log("MQTT connected" + (sessionPresent ? " (session present)" : ""));
         // A broker that kept our session (clean session off) kept our subscriptions and its half of QoS 2 too.
@@ -285,7 +293,7 @@ export const createClient = (dial: Dial, clock: Clock, options: ClientOptions): 
           if (subscriptions.length) subscribeFrom(0);
         }
         // Everything not acknowledged goes again, in order, with DUP; a QoS 2 message past PUBREC as its PUBREL.
-        if (MQTT_QOS1) for (const message of inflight) send(message, true);
+        if (MQTT_QOS1) for (const message of inflight) send(message, 1);
         // Then (below, after every packet) what waited in the queue while we were offline, and onConnect.
       } else if (!connected) {
         drop("packet before CONNACK");
@@ -319,31 +327,33 @@ export const createClient = (dial: Dial, clock: Clock, options: ClientOptions): 
           }
         }
         if (fallback) fallback(topic, payload);
-      } else if (MQTT_QOS1 && (MQTT_QOS2 ? type > PacketType.Publish && type < PacketType.Subscribe : type == PacketType.Puback)) {
+      } else if (MQTT_QOS1 && (MQTT_QOS2 ? type >> 2 == 1 : type == PacketType.Puback)) {
+        // (With QoS 2: PUBACK to PUBCOMP, the types 4 to 7, those whose value shifted right by 2 is 1.)
         // PUBREL ends an inbound QoS 2 message. PUBACK ends an outbound QoS 1 message, PUBCOMP a QoS 2 one; PUBREC
         // turns a QoS 2 one into its PUBREL (sent, PUBCOMP awaited).
+        // What PUBREL is answered with, PUBCOMP; else the PUBREL for `id`: what a PUBREC turns its message into (and
+        // is answered with), and what a PUBCOMP ends.
+        const reply = MQTT_QOS2 ? packet(type == PacketType.Pubrel ? FirstByte.Pubcomp : FirstByte.Pubrel, field(id)) : "";
         if (MQTT_QOS2 && type == PacketType.Pubrel) {
           // An id in the run ends it there: the ids up to it leave the run for the keys (none but itself when PUBRELs
           // come in order), and it is deleted there.
           while (awaitingRelease.runLow <= id && id <= awaitingRelease.runHigh) awaitingRelease[awaitingRelease.runLow++] = 1;
           delete awaitingRelease[id];
-          // Answered with PUBCOMP, even for an id we do not know, so the broker can end its half [4.3.3].
-          send(packet(FirstByte.Pubcomp, field(id)));
-        } else {
-          // The PUBREL for `id`: what a PUBREC turns its message into, and what a PUBCOMP ends.
-          const release = MQTT_QOS2 ? packet(FirstByte.Pubrel, field(id)) : "";
-          for (let i = 0; i < inflight.length; i++) {
-            const message = inflight[i];
-            // PUBACK and PUBREC end a message of their QoS (1 and 2, the type less 3), by id; without QoS 2, every
-            // message here is QoS 1. PUBCOMP ends the PUBREL it answers (a string, whose fields read as undefined).
-            if (MQTT_QOS2 && type == PacketType.Pubcomp ? message == release : (message as Outgoing).id == id && (!MQTT_QOS2 || (message as Outgoing).qos == type - 3)) {
-              if (MQTT_QOS2 && type == PacketType.Pubrec) inflight[i] = release;
-              else inflight.splice(i, 1);
-            }
-          }
-          // PUBREC is answered with PUBREL even for an id we do not know, as PUBREL is with PUBCOMP.
-          if (MQTT_QOS2 && type == PacketType.Pubrec) send(release);
         }
+        // For a PUBREL too (one loop, not two branches: fewer bytes), where it ends nothing: no message has QoS 3.
+        for (let i = 0; i < inflight.length; i++) {
+          const message = inflight[i];
+          // PUBACK and PUBREC end a message of their QoS (1 and 2, the type less 3), by id; without QoS 2, every
+          // message here is QoS 1. PUBCOMP ends the PUBREL it answers (a string, whose fields read as undefined).
+          if (MQTT_QOS2 && type == PacketType.Pubcomp ? message == reply : (message as Outgoing).id == id && (!MQTT_QOS2 || (message as Outgoing).qos == type - 3)) {
+            if (MQTT_QOS2 && type == PacketType.Pubrec) inflight[i] = reply;
+            else inflight.splice(i, 1);
+          }
+        }
+        // PUBREC is answered with PUBREL, and PUBREL with PUBCOMP, even for an id we do not know, so that the broker
+        // can go on or end its half [4.3.3]. (Of the types here, 4 to 7, PUBREC and PUBREL are the two whose remainder
+        // by 5 is under 2: shorter than naming both.)
+        if (MQTT_QOS2 && type % 5 < 2) send(reply);
       } else if (type == PacketType.Suback) {
         const sent = pendingSubscribes[id] || [];
         delete pendingSubscribes[id];
@@ -382,15 +392,16 @@ export const createClient = (dial: Dial, clock: Clock, options: ClientOptions): 
     // From here on this link's reports, its close among them, are ignored.
     session++;
     try {
-      link!.end();
+      (link as Link).end();
     } catch (error) {
-      // Already closed by the far end, or no link (null): nothing to end.
+      // Already closed by the far end, or no link (0): nothing to end.
     }
-    link = null;
+    link = 0;
     // `pingSent` is left as it is: it counts only once connected, and the CONNACK, as every packet, clears it.
     if (connected) {
-      connected = false;
-      if (clock.now() - connectedAt >= Delay.StableConnection) step = 0;
+      // A good connection starts the backoff again from the bottom: a short one keeps its step (times 1, not 0).
+      step *= +(clock.now() < connected);
+      connected = 0;
       if (options.onDisconnect) options.onDisconnect(reason);
     }
     // Exponential backoff (reconnectMin doubled up to reconnectMax) with jitter (50-100% of the step), so a fleet
@@ -408,7 +419,7 @@ export const createClient = (dial: Dial, clock: Clock, options: ClientOptions): 
   const client: Client = {
     publish(topic: string, payload: string, retain: boolean, qos?: number) {
       // A whole number from 0 to the highest QoS the build has (a fraction rounded down; none, or not a number, is 0).
-      const message = { topic: topic, payload: payload, qos: MQTT_QOS1 && (qos as number) >= 1 ? (MQTT_QOS2 && (qos as number) >= 2 ? 2 : 1) : 0, retain: retain } as Outgoing;
+      const message = { topic: topic, payload: payload, qos: MQTT_QOS2 && (qos as number) >= 2 ? 2 : MQTT_QOS1 ? +((qos as number) >= 1) : 0, retain: retain } as Outgoing;
       // Behind queued messages a new one waits its turn, so order is kept.
       if (connected && (!MQTT_QOS1 || !message.qos || inflight.length < (options.inflightMax || Default.InflightMax)) && !(MQTT_QUEUE && queue[0])) {
         return send(message) || (MQTT_QOS1 && message.qos > 0);
@@ -431,16 +442,16 @@ export const createClient = (dial: Dial, clock: Clock, options: ClientOptions): 
     },
     subscribe(filter: string, qos?: number, handler?: MessageHandler) {
       // The QoS as publish() takes it.
-      subscriptions.push(filter, MQTT_QOS1 && (qos as number) >= 1 ? (MQTT_QOS2 && (qos as number) >= 2 ? 2 : 1) : 0, handler);
+      subscriptions.push(filter, MQTT_QOS2 && (qos as number) >= 2 ? 2 : MQTT_QOS1 ? +((qos as number) >= 1) : 0, handler);
       if (connected) subscribeFrom(subscriptions.length - 3);
     },
     stop() {
-      stopped = true;
+      stopped = 1;
       if (connected) send(FixedPacket.Disconnect);
       drop("stopped");
     },
-    // An arrow: shorter than a method where it only returns.
-    isConnected: () => connected,
+    // An arrow: shorter than a method where it only returns. A boolean, as `connected` is a time.
+    isConnected: () => !!connected,
   };
   if (MQTT_UNSUBSCRIBE) {
     client.unsubscribe = (filter: string) => {

@@ -99,7 +99,8 @@ export const field = (value: number | string): string => {
  */
 export const packet = (firstByte: number, body: string, more?: number): string => {
   let out = chr(firstByte);
-  let length = body.length + ((more as number) | 0);
+  // ~~: 0 where `more` is not given (shorter than | 0).
+  let length = body.length + ~~(more as number);
   // Bit operators: the length fits in 28 bits. Each turn writes a byte, then the loop goes on while bits are left:
   // a do-while, written as a while because minified it is `do x;while(...)`, which Espruino before 2v25 cannot parse.
   while (((out += chr(length > 127 ? (length & 127) | 128 : length)), (length >>= 7)));
