@@ -89,16 +89,16 @@ export interface LedAppOptions {
   /** Drives the LED; `level` (1-255, where LED_BRIGHTNESS) is the brightness it has when on. */
   setLed(on: boolean, level?: number): void;
   /**
-   * Publishes; says false where the client refused it while connected (QoS 1 or 2 with its in-flight window full and
-   * no queue), and the app then tries again.
+   * Publishes; says false where the client refused it while connected (QoS 1 or 2 with its in-flight window full, and
+   * its queue, where it has one), and the app then tries again.
    */
   publish(topic: string, payload: string, retain: boolean): boolean;
   /**
    * Runs `report` after the commands that arrived together, with no argument (Espruino's setTimeout gives it
-   * undefined), so that main.ts passes Espruino's setTimeout as it is. `ms` is 0, or 100 ms up to 6.4 s for a report the
-   * client refused. Commands that come in one
-   * burst then cost one state report, not one each: on an ESP8266-shaped Espruino, 1,000 commands back to back with
-   * a report each ran out of memory (every 9-byte command made a 16-byte report, faster than the socket sent them).
+   * undefined), so that main.ts passes Espruino's setTimeout as it is. `ms` is 0, or 100 ms up to 6.4 s for a report
+   * the client refused. Commands that come in one burst then cost one state report, not one each: on an ESP8266-shaped
+   * Espruino, 1,000 commands back to back with a report each ran out of memory (every 9-byte command made a 16-byte
+   * report, faster than the socket sent them).
    */
   defer(report: () => void, ms: number): void;
   /** Reports a refused payload (main.ts also publishes it on the error topic, where one is configured). */
