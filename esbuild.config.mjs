@@ -86,8 +86,11 @@ export function firmwareEntry(config) {
   return tinyFirmwareGaps(config).length ? "firmware/main.ts" : "firmware/tiny.ts";
 }
 
-/** The esbuild options for the firmware, with the given config injected. */
-export function firmwareBuildOptions(config, entry = firmwareEntry(config), switches = {}) {
+/**
+ * The esbuild options for the firmware, with the given config injected. `keptProperties`: names of
+ * MANGLED_PROPERTIES this build keeps whole (a module's API, which code built apart from it calls by name).
+ */
+export function firmwareBuildOptions(config, entry = firmwareEntry(config), switches = {}, keptProperties = []) {
   return {
     absWorkingDir: root,
     entryPoints: [entry],
@@ -100,7 +103,7 @@ export function firmwareBuildOptions(config, entry = firmwareEntry(config), swit
     // with the newline raw, and the upload goes line by line. Firmware sources have none to lower.
     supported: { "nullish-coalescing": true, "optional-catch-binding": true, "template-literal": false },
     minify: true,
-    mangleProps: new RegExp(`^(${MANGLED_PROPERTIES.join("|")})$`),
+    mangleProps: new RegExp(`^(${MANGLED_PROPERTIES.filter((name) => !keptProperties.includes(name)).join("|")})$`),
     legalComments: "none",
     charset: "ascii",
     tsconfig: "firmware/tsconfig.json",
@@ -114,13 +117,14 @@ export function firmwareBuildOptions(config, entry = firmwareEntry(config), swit
 /**
  * Builds the firmware and checks the bundle: only firmware/ sources, no CONFIG left undefined, nothing Espruino
  * cannot run. Returns the bundle's text; writes it to `outfile` unless that is null.
- * `switches` overrides feature switches of the build (`{ MQTT_UNSUBSCRIBE: "true" }` for the client library alone).
- * @param {{ overrides?: Record<string, unknown>, env?: Record<string, string | undefined>, configFile?: string | null, outfile?: string | null, entry?: string, switches?: Record<string, string> }} [options]
+ * `switches` overrides feature switches of the build (`{ MQTT_UNSUBSCRIBE: "true" }` for the client library alone);
+ * `keptProperties` names properties the build leaves unshortened (see firmwareBuildOptions).
+ * @param {{ overrides?: Record<string, unknown>, env?: Record<string, string | undefined>, configFile?: string | null, outfile?: string | null, entry?: string, switches?: Record<string, string>, keptProperties?: string[] }} [options]
  */
 export async function buildFirmware(options = {}) {
   const config = loadConfig({ file: options.configFile, env: options.env, overrides: options.overrides });
   const entry = options.entry ?? firmwareEntry(config);
-  const result = await esbuild.build(firmwareBuildOptions(config, entry, options.switches));
+  const result = await esbuild.build(firmwareBuildOptions(config, entry, options.switches, options.keptProperties));
   const code = escapeControlCharacters(result.outputFiles[0].text);
   for (const input of Object.keys(result.metafile.inputs)) {
     const path = resolve(root, input);
