@@ -87,10 +87,11 @@ export const chr = String.fromCharCode;
 
 /**
  * A 16-bit field, big-endian: a number (below 65,536) as itself; a string (UTF-8 bytes) as its length, then its bytes.
- * One function for both, as each function object costs the board RAM.
+ * One function for both, as each function object costs the board RAM. `value === value + ""` holds for a string
+ * alone (what `typeof value == "string"` says, in fewer bytes).
  */
 export const field = (value: number | string): string => {
-  return typeof value == "string" ? field(value.length) + value : chr(value >> 8, value & 255);
+  return value === value + "" ? field((value as string).length) + value : chr((value as number) >> 8, (value as number) & 255);
 };
 
 /**
