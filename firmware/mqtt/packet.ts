@@ -208,24 +208,24 @@ export const createFramer = (maxPacketSize: number, onFrame: FrameListener): ((c
         // continuation byte, overlong form, surrogate (U+D800-DFFF) or code point past U+10FFFF.
         for (let i = 2; !error && type == PacketType.Publish && i < topicEnd; ) {
           let c = body.charCodeAt(i++);
+          let next: number;
           // Continuation bytes after this lead byte; 4 for a byte that cannot lead (80-C1: continuation or overlong).
-          // (c >> 7 << 2: 0 below 0x80, else 4.)
-          let n = c < 194 ? (c >> 7) << 2 : c < 224 ? 1 : c < 240 ? 2 : 3;
+          // (c >> 7 << 2: 0 below 0x80, else 4. From C2 on, bits 5-4 of the high nibble: C and D give 0 and 1, so
+          // || 1; E gives 2, F 3.)
+          let n = c < 194 ? (c >> 7) << 2 : (c >> 4) & 3 || 1;
           // The least value of a sequence of this length (1 << 5.5n, the shift count cut to a whole number: 1, 32,
           // 0x800, 0x10000), taken before n counts the continuation bytes down.
           const least = 1 << (5.5 * n);
           // The lead byte's value bits: the bit after its run of 1s is 0, so 127 >> n keeps exactly them (F8-FF
           // keep a 1 there, and like F5-F7 end past U+10FFFF).
-          c &= 127 >> n;
-          for (; n--; ) {
-            const next = body.charCodeAt(i++);
-            // Not 10xxxxxx: the value turns negative, below every bound below (and the shifts keep it negative).
-            c = next >> 6 == 2 ? (c << 6) | (next & 63) : -1;
-          }
+          // Each continuation byte: not 10xxxxxx (>> 6 is not 2), the value turns negative, below every bound below
+          // (and the shifts keep it negative).
+          for (c &= 127 >> n; n--; ) c = ((next = body.charCodeAt(i++)) >> 6) ^ 2 ? -1 : (c << 6) | (next & 63);
           // Cut off by the topic's end; below the least value of its length (this catches U+0000 and overlong 3- and
-          // 4-byte forms; C0 and C1 cannot lead) or past U+10FFFF (one of these two fails every byte that cannot lead,
-          // n = 4: its least value, 1 << 22, is past U+10FFFF); or a surrogate.
-          if (i > topicEnd || c < least || c > 0x10ffff || c >> 11 == 27) error = DecodeError.BadTopic;
+          // 4-byte forms; C0 and C1 cannot lead) or past U+10FFFF (c >> 16 past 16; one of these two fails every
+          // byte that cannot lead, n = 4: its least value, 1 << 22, is past U+10FFFF); or a surrogate. Set, not
+          // only raised: the loop runs while it is 0.
+          error = i > topicEnd || c < least || c >> 16 > 16 || c >> 11 == 27 ? DecodeError.BadTopic : 0;
         }
       }
       buffered = buffered.substr(total);
