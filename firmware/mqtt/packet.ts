@@ -186,23 +186,28 @@ export const createFramer = (maxPacketSize: number, onFrame: FrameListener): ((c
         if (buffered.length < total) return buffered.length;
         body = buffered.substr(at, length);
         const type = firstByte >> 4;
-        const qos = (firstByte >> 1) & 3;
         // Bytes past the end read as 0 (bit operators turn NaN into 0).
         topicEnd += (body.charCodeAt(0) << 8) | body.charCodeAt(1);
         error =
           // Bit n is set for each type n a broker may send: CONNACK, PUBLISH, PUBACK-PUBCOMP, SUBACK, UNSUBACK, PINGRESP.
           !((0x2afc >> type) & 1) ? DecodeError.BadType
+          // PUBLISH: the QoS bits (2-1) both set is QoS 3; either set, a packet id follows the topic.
           : type == PacketType.Publish
-            ? qos > 2 ? DecodeError.BadFlags
-              : topicEnd + (qos && 2) > length ? DecodeError.BadSize
+            ? firstByte % 8 > 5 ? DecodeError.BadFlags
+              : topicEnd + (firstByte & 6 && 2) > length ? DecodeError.BadSize
               : topicEnd < 3 ? DecodeError.BadTopic
               : 0
           // Every other packet a broker sends has fixed flags: 0010 for PUBREL, 0000 for the rest.
-          : firstByte != (type == PacketType.Pubrel ? FirstByte.Pubrel : type << 4) ? DecodeError.BadFlags
-          // PINGRESP has no body, SUBACK an id and at least one return code, the rest exactly 2 bytes.
-          : (type == PacketType.Pingresp ? length : type == PacketType.Suback ? length < 3 : length != 2) ? DecodeError.BadSize
-          // CONNACK flag bits 7-1 are reserved; a SUBACK return code is 0, 1, 2 or 0x80.
-          : (type == PacketType.Connack ? topicEnd > 513 : type == PacketType.Suback && /[^\x00-\x02\x80]/.test(body.substr(2))) ? DecodeError.BadValue
+          : firstByte % 16 != (type == PacketType.Pubrel && 2) ? DecodeError.BadFlags
+          // SUBACK: an id and at least one return code, each 0, 1, 2 or 0x80.
+          : type == PacketType.Suback
+            ? length < 3 ? DecodeError.BadSize
+              : /[^\0-\x02\x80]/.test(body.substr(2)) ? DecodeError.BadValue
+              : 0
+          // PINGRESP has no body, the rest exactly 2 bytes.
+          : length != (type - PacketType.Pingresp && 2) ? DecodeError.BadSize
+          // CONNACK flag bits 7-1 are reserved.
+          : type == PacketType.Connack && topicEnd > 513 ? DecodeError.BadValue
           : 0;
         // A PUBLISH topic must be well-formed UTF-8 [RFC 3629] without U+0000 [MQTT-1.5.3]: no stray or missing
         // continuation byte, overlong form, surrogate (U+D800-DFFF) or code point past U+10FFFF.
