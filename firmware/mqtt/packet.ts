@@ -163,17 +163,15 @@ export const createFramer = (maxPacketSize: number, onFrame: FrameListener): ((c
       let length = 0;
       let at = 1;
       let digit: number;
-      // The remaining length: 7 bits a byte, low first, at most 4 bytes.
-      do {
+      // The remaining length: 7 bits a byte, low first, at most 4 bytes. A byte past the end reads as NaN, which
+      // adds 0 and ends the loop with `at` past the end: the header is not whole yet.
+      while (((digit = buffered.charCodeAt(at)), (length |= digit % 128 << (7 * at++ - 7)), digit > 127))
         if (at > 4) {
           buffered = "";
           onFrame(firstByte, "", DecodeError.BadLength, 0);
           return 0;
         }
-        if (at >= buffered.length) return buffered.length;
-        digit = buffered.charCodeAt(at);
-        length |= (digit & 127) << (7 * at++ - 7);
-      } while (digit & 128);
+      if (at > buffered.length) return buffered.length;
       const total = at + length;
       // An oversized packet is reported with no body, and its bytes skipped as they come.
       let body = "";
