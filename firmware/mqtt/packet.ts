@@ -160,6 +160,8 @@ export const createFramer = (maxPacketSize: number, onFrame: FrameListener): ((c
     toSkip -= chunk.length;
     for (;;) {
       const firstByte = buffered.charCodeAt(0);
+      // The bytes held, read once: `buffered` stays the same until the packet is taken off it.
+      const held = buffered.length;
       let length = 0;
       let at = 1;
       let digit: number;
@@ -171,7 +173,7 @@ export const createFramer = (maxPacketSize: number, onFrame: FrameListener): ((c
           onFrame(firstByte, "", DecodeError.BadLength, 0);
           return 0;
         }
-      if (at > buffered.length) return buffered.length;
+      if (at > held) return held;
       const total = at + length;
       // An oversized packet is reported with no body, and its bytes skipped as they come.
       let body = "";
@@ -179,9 +181,9 @@ export const createFramer = (maxPacketSize: number, onFrame: FrameListener): ((c
       // Where a PUBLISH's topic ends: 2 past the big-endian 16-bit field that opens every body (the topic's length),
       // which the listener gets too.
       let topicEnd = 2;
-      if (total > maxPacketSize) toSkip = total - buffered.length;
+      if (total > maxPacketSize) toSkip = total - held;
       else {
-        if (buffered.length < total) return buffered.length;
+        if (held < total) return held;
         body = buffered.substr(at, length);
         const type = firstByte >> 4;
         // Bytes past the end read as 0 (bit operators turn NaN into 0).
