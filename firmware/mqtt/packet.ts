@@ -104,7 +104,7 @@ export const packet = (firstByte: number, body: string, more?: number): string =
   let length = body.length + ~~(more as number);
   // Bit operators: the length fits in 28 bits. Each turn writes a byte, then the loop goes on while bits are left:
   // a do-while, written as a while because minified it is `do x;while(...)`, which Espruino before 2v25 cannot parse.
-  while (((out += chr(length > 127 ? (length & 127) | 128 : length)), (length >>= 7)));
+  while (((out += chr(length >> 7 ? (length & 127) | 128 : length)), (length >>= 7)));
   return out + body;
 };
 
@@ -186,6 +186,8 @@ export const createFramer = (maxPacketSize: number, onFrame: FrameListener): ((c
         if (held < total) return held;
         body = buffered.substr(at, length);
         const type = firstByte >> 4;
+        // The UTF-8 check's index (declared with `type`, the two written as one `let`).
+        let i = 2;
         // Bytes past the end read as 0 (bit operators turn NaN into 0).
         topicEnd += (body.charCodeAt(0) << 8) | body.charCodeAt(1);
         error =
@@ -211,7 +213,7 @@ export const createFramer = (maxPacketSize: number, onFrame: FrameListener): ((c
           : 0;
         // A PUBLISH topic must be well-formed UTF-8 [RFC 3629] without U+0000 [MQTT-1.5.3]: no stray or missing
         // continuation byte, overlong form, surrogate (U+D800-DFFF) or code point past U+10FFFF.
-        for (let i = 2; !error && type == PacketType.Publish && i < topicEnd; ) {
+        while (!error && type == PacketType.Publish && i < topicEnd) {
           let c = body.charCodeAt(i++);
           let next: number;
           // Continuation bytes after this lead byte; 4 for a byte that cannot lead (80-C1: continuation or overlong).
@@ -223,9 +225,9 @@ export const createFramer = (maxPacketSize: number, onFrame: FrameListener): ((c
           const least = 1 << (5.5 * n);
           // The lead byte's value bits: the bit after its run of 1s is 0, so 127 >> n keeps exactly them (F8-FF
           // keep a 1 there, and like F5-F7 end past U+10FFFF).
-          // Each continuation byte: not 10xxxxxx (>> 6 is not 2), the value turns negative, below every bound below
-          // (and the shifts keep it negative).
-          for (c &= 127 >> n; n--; ) c = ((next = body.charCodeAt(i++)) >> 6) ^ 2 ? -1 : (c << 6) | (next & 63);
+          // Each continuation byte, 10xxxxxx, is below 64 once its top bit is flipped; any other byte (or none: NaN ^ 128
+          // is 128) turns the value negative, below every bound below (and the shifts keep it negative).
+          for (c &= 127 >> n; n--; ) c = (next = body.charCodeAt(i++) ^ 128) > 63 ? -1 : (c << 6) | next;
           // Cut off by the topic's end; below the least value of its length (this catches U+0000 and overlong 3- and
           // 4-byte forms; C0 and C1 cannot lead) or past U+10FFFF (c >> 16 past 16; one of these two fails every
           // byte that cannot lead, n = 4: its least value, 1 << 22, is past U+10FFFF); or a surrogate. Set, not
