@@ -91,7 +91,9 @@ export const chr = String.fromCharCode;
  * alone (what `typeof value == "string"` says, in fewer bytes).
  */
 export const field = (value: number | string): string => {
-  return value === value + "" ? field((value as string).length) + value : chr((value as number) >> 8, (value as number) & 255);
+  return value === value + ""
+    ? field((value as string).length) + value
+    : chr((value as number) >> 8, (value as number) & 255);
 };
 
 /**
@@ -206,7 +208,7 @@ export const createFramer = (maxPacketSize: number, onFrame: FrameListener): ((c
             ? length < 3 ? DecodeError.BadSize
               : /[^\0-\x02\x80]/.test(body.substr(2)) ? DecodeError.BadValue
               : 0
-          // PINGRESP has no body, the rest exactly 2 bytes.
+          // PINGRESP has no body (type - 13 is 0), the rest exactly 2 bytes.
           : length != (type - PacketType.Pingresp && 2) ? DecodeError.BadSize
           // CONNACK flag bits 7-1 are reserved.
           : type == PacketType.Connack && topicEnd > 513 ? DecodeError.BadValue
@@ -225,8 +227,8 @@ export const createFramer = (maxPacketSize: number, onFrame: FrameListener): ((c
           const least = 1 << (5.5 * n);
           // The lead byte's value bits: the bit after its run of 1s is 0, so 127 >> n keeps exactly them (F8-FF
           // keep a 1 there, and like F5-F7 end past U+10FFFF).
-          // Each continuation byte, 10xxxxxx, is below 64 once its top bit is flipped; any other byte (or none: NaN ^ 128
-          // is 128) turns the value negative, below every bound below (and the shifts keep it negative).
+          // Each continuation byte, 10xxxxxx, is below 64 once its top bit is flipped; any other byte (or none:
+          // NaN ^ 128 is 128) turns the value negative, below every bound below (and the shifts keep it negative).
           for (c &= 127 >> n; n--; ) c = (next = body.charCodeAt(i++) ^ 128) > 63 ? -1 : (c << 6) | next;
           // Cut off by the topic's end; below the least value of its length (this catches U+0000 and overlong 3- and
           // 4-byte forms; C0 and C1 cannot lead) or past U+10FFFF (c >> 16 past 16; one of these two fails every
