@@ -87,10 +87,13 @@ export const chr = String.fromCharCode;
 
 /**
  * A 16-bit field, big-endian: a number (below 65,536) as itself; a string (UTF-8 bytes) as its length, then its bytes.
- * One function for both, as each function object costs the board RAM.
+ * One function for both, as each function object costs the board RAM. `value === value + ""` holds for a string
+ * alone (what `typeof value == "string"` says, in fewer bytes).
  */
 export const field = (value: number | string): string => {
-  return typeof value == "string" ? field(value.length) + value : chr(value >> 8, value & 255);
+  return value === value + ""
+    ? field((value as string).length) + value
+    : chr((value as number) >> 8, (value as number) & 255);
 };
 
 /**
@@ -103,7 +106,7 @@ export const packet = (firstByte: number, body: string, more?: number): string =
   let length = body.length + ~~(more as number);
   // Bit operators: the length fits in 28 bits. Each turn writes a byte, then the loop goes on while bits are left:
   // a do-while, written as a while because minified it is `do x;while(...)`, which Espruino before 2v25 cannot parse.
-  while (((out += chr(length > 127 ? (length & 127) | 128 : length)), (length >>= 7)));
+  while (((out += chr(length >> 7 ? (length & 127) | 128 : length)), (length >>= 7)));
   return out + body;
 };
 
@@ -159,20 +162,20 @@ export const createFramer = (maxPacketSize: number, onFrame: FrameListener): ((c
     toSkip -= chunk.length;
     for (;;) {
       const firstByte = buffered.charCodeAt(0);
+      // The bytes held, read once: `buffered` stays the same until the packet is taken off it.
+      const held = buffered.length;
       let length = 0;
       let at = 1;
       let digit: number;
-      // The remaining length: 7 bits a byte, low first, at most 4 bytes.
-      do {
+      // The remaining length: 7 bits a byte, low first, at most 4 bytes. A byte past the end reads as NaN, which
+      // adds 0 and ends the loop with `at` past the end: the header is not whole yet.
+      while (((digit = buffered.charCodeAt(at)), (length |= digit % 128 << (7 * at++ - 7)), digit > 127))
         if (at > 4) {
           buffered = "";
           onFrame(firstByte, "", DecodeError.BadLength, 0);
           return 0;
         }
-        if (at >= buffered.length) return buffered.length;
-        digit = buffered.charCodeAt(at);
-        length |= (digit & 127) << (7 * at++ - 7);
-      } while (digit & 128);
+      if (at > held) return held;
       const total = at + length;
       // An oversized packet is reported with no body, and its bytes skipped as they come.
       let body = "";
@@ -180,51 +183,58 @@ export const createFramer = (maxPacketSize: number, onFrame: FrameListener): ((c
       // Where a PUBLISH's topic ends: 2 past the big-endian 16-bit field that opens every body (the topic's length),
       // which the listener gets too.
       let topicEnd = 2;
-      if (total > maxPacketSize) toSkip = total - buffered.length;
+      if (total > maxPacketSize) toSkip = total - held;
       else {
-        if (buffered.length < total) return buffered.length;
+        if (held < total) return held;
         body = buffered.substr(at, length);
         const type = firstByte >> 4;
-        const qos = (firstByte >> 1) & 3;
+        // The UTF-8 check's index (declared with `type`, the two written as one `let`).
+        let i = 2;
         // Bytes past the end read as 0 (bit operators turn NaN into 0).
         topicEnd += (body.charCodeAt(0) << 8) | body.charCodeAt(1);
         error =
           // Bit n is set for each type n a broker may send: CONNACK, PUBLISH, PUBACK-PUBCOMP, SUBACK, UNSUBACK, PINGRESP.
           !((0x2afc >> type) & 1) ? DecodeError.BadType
+          // PUBLISH: the QoS bits (2-1) both set is QoS 3; either set, a packet id follows the topic.
           : type == PacketType.Publish
-            ? qos > 2 ? DecodeError.BadFlags
-              : topicEnd + (qos && 2) > length ? DecodeError.BadSize
+            ? firstByte % 8 > 5 ? DecodeError.BadFlags
+              : topicEnd + (firstByte & 6 && 2) > length ? DecodeError.BadSize
               : topicEnd < 3 ? DecodeError.BadTopic
               : 0
           // Every other packet a broker sends has fixed flags: 0010 for PUBREL, 0000 for the rest.
-          : firstByte != (type == PacketType.Pubrel ? FirstByte.Pubrel : type << 4) ? DecodeError.BadFlags
-          // PINGRESP has no body, SUBACK an id and at least one return code, the rest exactly 2 bytes.
-          : (type == PacketType.Pingresp ? length : type == PacketType.Suback ? length < 3 : length != 2) ? DecodeError.BadSize
-          // CONNACK flag bits 7-1 are reserved; a SUBACK return code is 0, 1, 2 or 0x80.
-          : (type == PacketType.Connack ? topicEnd > 513 : type == PacketType.Suback && /[^\x00-\x02\x80]/.test(body.substr(2))) ? DecodeError.BadValue
+          : firstByte % 16 != (type == PacketType.Pubrel && 2) ? DecodeError.BadFlags
+          // SUBACK: an id and at least one return code, each 0, 1, 2 or 0x80.
+          : type == PacketType.Suback
+            ? length < 3 ? DecodeError.BadSize
+              : /[^\0-\x02\x80]/.test(body.substr(2)) ? DecodeError.BadValue
+              : 0
+          // PINGRESP has no body (type - 13 is 0), the rest exactly 2 bytes.
+          : length != (type - PacketType.Pingresp && 2) ? DecodeError.BadSize
+          // CONNACK flag bits 7-1 are reserved.
+          : type == PacketType.Connack && topicEnd > 513 ? DecodeError.BadValue
           : 0;
         // A PUBLISH topic must be well-formed UTF-8 [RFC 3629] without U+0000 [MQTT-1.5.3]: no stray or missing
         // continuation byte, overlong form, surrogate (U+D800-DFFF) or code point past U+10FFFF.
-        for (let i = 2; !error && type == PacketType.Publish && i < topicEnd; ) {
+        while (!error && type == PacketType.Publish && i < topicEnd) {
           let c = body.charCodeAt(i++);
+          let next: number;
           // Continuation bytes after this lead byte; 4 for a byte that cannot lead (80-C1: continuation or overlong).
-          // (c >> 7 << 2: 0 below 0x80, else 4.)
-          let n = c < 194 ? (c >> 7) << 2 : c < 224 ? 1 : c < 240 ? 2 : 3;
+          // (c >> 7 << 2: 0 below 0x80, else 4. From C2 on, bits 5-4 of the high nibble: C and D give 0 and 1, so
+          // || 1; E gives 2, F 3.)
+          let n = c < 194 ? (c >> 7) << 2 : (c >> 4) & 3 || 1;
           // The least value of a sequence of this length (1 << 5.5n, the shift count cut to a whole number: 1, 32,
           // 0x800, 0x10000), taken before n counts the continuation bytes down.
           const least = 1 << (5.5 * n);
           // The lead byte's value bits: the bit after its run of 1s is 0, so 127 >> n keeps exactly them (F8-FF
           // keep a 1 there, and like F5-F7 end past U+10FFFF).
-          c &= 127 >> n;
-          for (; n--; ) {
-            const next = body.charCodeAt(i++);
-            // Not 10xxxxxx: the value turns negative, below every bound below (and the shifts keep it negative).
-            c = next >> 6 == 2 ? (c << 6) | (next & 63) : -1;
-          }
+          // Each continuation byte, 10xxxxxx, is below 64 once its top bit is flipped; any other byte (or none:
+          // NaN ^ 128 is 128) turns the value negative, below every bound below (and the shifts keep it negative).
+          for (c &= 127 >> n; n--; ) c = (next = body.charCodeAt(i++) ^ 128) > 63 ? -1 : (c << 6) | next;
           // Cut off by the topic's end; below the least value of its length (this catches U+0000 and overlong 3- and
-          // 4-byte forms; C0 and C1 cannot lead) or past U+10FFFF (one of these two fails every byte that cannot lead,
-          // n = 4: its least value, 1 << 22, is past U+10FFFF); or a surrogate.
-          if (i > topicEnd || c < least || c > 0x10ffff || c >> 11 == 27) error = DecodeError.BadTopic;
+          // 4-byte forms; C0 and C1 cannot lead) or past U+10FFFF (c >> 16 past 16; one of these two fails every
+          // byte that cannot lead, n = 4: its least value, 1 << 22, is past U+10FFFF); or a surrogate. Set, not
+          // only raised: the loop runs while it is 0.
+          error = i > topicEnd || c < least || c >> 16 > 16 || c >> 11 == 27 ? DecodeError.BadTopic : 0;
         }
       }
       buffered = buffered.substr(total);

@@ -4,12 +4,14 @@
 export const topicMatches = (filter: string, topic: string): boolean => {
   const topicLevels = topic.split("/");
   let i = 0;
+  // Whether a wildcard may match this level: a wildcard at the first level matches no topic starting with `$`.
+  let wild = topic[0] != "$";
   for (const level of filter.split("/")) {
-    // A wildcard at the first level (i is 0) matches no topic starting with `$`.
-    if (level == "#") return i > 0 || topic[0] != "$";
+    if (level == "#") return wild;
     // Past the topic's last level, topicLevels[i] is undefined: only "+" goes on, and the length check below fails.
-    if (level == "+" ? !i && topic[0] == "$" : level != topicLevels[i]) return false;
+    if (level == "+" ? !wild : level != topicLevels[i]) return false;
     i++;
+    wild = true;
   }
   return i == topicLevels.length;
 };
