@@ -123,13 +123,14 @@ let level = 255;
 export function createLedApp(options: LedAppOptions): LedApp {
   const stateTopic = options.baseTopic + "/state";
   const availabilityTopic = options.baseTopic + "/availability";
-  let isOn = false;
+  // isOn and reportPending start undefined (read as off and none), and the flag is 1 or 0: fewer bytes than false/true.
+  let isOn: boolean | undefined;
   /** `online` went out after the last connect (false: refused, and tried again with the next report). */
   let online = true;
   if (LED_BRIGHTNESS) level = 255;
   options.setLed(false);
 
-  let reportPending = false;
+  let reportPending: number | undefined;
   /** The delay before a refused report is tried again; 0 when the last report went out. */
   let retryMs = 0;
 
@@ -140,7 +141,7 @@ export function createLedApp(options: LedAppOptions): LedApp {
    */
   function apply(command?: number) {
     if (command == null) {
-      reportPending = false;
+      reportPending = 0;
       // Whatever was refused goes again after the events now waiting (acknowledgements among them), with the state as
       // it is then: nothing is left stale on the broker.
       if (
@@ -152,7 +153,7 @@ export function createLedApp(options: LedAppOptions): LedApp {
       ) {
         // Tried again a little later, not at once: the acknowledgements that make room take a round trip, and an
         // immediate retry would run the board flat out until then. Commands meanwhile join this report.
-        reportPending = true;
+        reportPending = 1;
         options.defer(apply, (retryMs = retryMs < REPORT_RETRY_MAX_MS ? 2 * retryMs || REPORT_RETRY_MS : retryMs));
       } else retryMs = 0;
       return;
@@ -163,7 +164,7 @@ export function createLedApp(options: LedAppOptions): LedApp {
       else options.setLed(isOn);
     }
     if (reportPending) return;
-    reportPending = true;
+    reportPending = 1;
     options.defer(apply, 0);
   }
 
