@@ -2,6 +2,9 @@
 // brightness; reports its state retained on <base>/state (with brightness also as JSON on <base>/state/json) and
 // the device's availability on <base>/availability. Anything else on the topic is refused and reported, never
 // acted on.
+// Functions are arrows: shorter than `function`, and the same size on Espruino (E.getSizeOf on the ESP8266-shaped
+// interpreter); none reads `this`. As declarations were, each is defined before its first call (Espruino does not
+// hoist).
 
 // Feature switches, defined by the build from the config (esbuild `define`), so that a build without JSON commands
 // or brightness carries none of their code. Whoever runs this module outside a build defines them as globals (the
@@ -43,10 +46,10 @@ export const enum PlainCommand {
 const LONGEST_JSON = 80;
 
 /** Case-insensitive, surrounding white space ignored. */
-export function parseCommand(payload: string): Command {
+export const parseCommand = (payload: string): Command => {
   if (payload.length > PlainCommand.Longest) return Command.Invalid;
   return PlainCommand.Words.split(" ").indexOf(payload.trim().toLowerCase()) % 3;
-}
+};
 
 /**
  * Reads a JSON command: one flat object with "state" (a plain command: on, off, toggle... any case), "brightness"
@@ -56,7 +59,7 @@ export function parseCommand(payload: string): Command {
  * Every regular expression below is one Espruino matches rightly: its `|` and `?` on a group are not (on 2v29,
  * /^(0|[1-9]\d*)$/ matched "0128" and /^\d+(\.\d+)?$/ missed "15").
  */
-export function parseJsonCommand(text: string): number[] | null {
+export const parseJsonCommand = (text: string): number[] | null => {
   if (text.length > LONGEST_JSON) return null;
   // JSON has white space only around { } : , and there it goes. Anywhere else ("o n", 1 0) it stays, and is refused.
   const compact = text.trim().replace(/\s*([{}:,])\s*/g, "$1");
@@ -82,7 +85,7 @@ export function parseJsonCommand(text: string): number[] | null {
     }
   }
   return state == NO_STATE && brightness < 0 ? null : [state, brightness];
-}
+};
 
 export interface LedAppOptions {
   baseTopic: string;
@@ -120,16 +123,17 @@ export interface LedApp {
  */
 let level = 255;
 
-export function createLedApp(options: LedAppOptions): LedApp {
+export const createLedApp = (options: LedAppOptions): LedApp => {
   const stateTopic = options.baseTopic + "/state";
   const availabilityTopic = options.baseTopic + "/availability";
-  let isOn = false;
+  // isOn and reportPending start undefined (read as off and none), and the flag is 1 or 0: fewer bytes than false/true.
+  let isOn: boolean | undefined;
   /** `online` went out after the last connect (false: refused, and tried again with the next report). */
   let online = true;
   if (LED_BRIGHTNESS) level = 255;
   options.setLed(false);
 
-  let reportPending = false;
+  let reportPending: number | undefined;
   /** The delay before a refused report is tried again; 0 when the last report went out. */
   let retryMs = 0;
 
@@ -138,9 +142,9 @@ export function createLedApp(options: LedAppOptions): LedApp {
    * the current burst of commands is done: the last state is the one that counts. Called with no command (as `defer`
    * calls it), it reports. One function for both, as each function object costs the board RAM.
    */
-  function apply(command?: number) {
+  const apply = (command?: number) => {
     if (command == null) {
-      reportPending = false;
+      reportPending = 0;
       // Whatever was refused goes again after the events now waiting (acknowledgements among them), with the state as
       // it is then: nothing is left stale on the broker.
       if (
@@ -152,7 +156,7 @@ export function createLedApp(options: LedAppOptions): LedApp {
       ) {
         // Tried again a little later, not at once: the acknowledgements that make room take a round trip, and an
         // immediate retry would run the board flat out until then. Commands meanwhile join this report.
-        reportPending = true;
+        reportPending = 1;
         options.defer(apply, (retryMs = retryMs < REPORT_RETRY_MAX_MS ? 2 * retryMs || REPORT_RETRY_MS : retryMs));
       } else retryMs = 0;
       return;
@@ -163,17 +167,17 @@ export function createLedApp(options: LedAppOptions): LedApp {
       else options.setLed(isOn);
     }
     if (reportPending) return;
-    reportPending = true;
+    reportPending = 1;
     options.defer(apply, 0);
-  }
+  };
 
   return {
     will: { topic: availabilityTopic, payload: "offline", qos: 0, retain: true },
-    connected: function () {
+    connected: () => {
       online = options.publish(availabilityTopic, "online", true);
       apply(Command.Invalid);
     },
-    message: function (topic: string, payload: string) {
+    message: (topic: string, payload: string) => {
       if (topic != options.baseTopic) return;
       const command = parseCommand(payload);
       if (command != Command.Invalid) return apply(command);
@@ -198,4 +202,4 @@ export function createLedApp(options: LedAppOptions): LedApp {
       );
     },
   };
-}
+};

@@ -56,6 +56,7 @@ export type Dial = (listener: LinkListener) => Link;
 export interface Clock {
   /** Milliseconds, monotonic enough for intervals. */
   now(): number;
+  /** Returns the timer's id: never 0 (Espruino's start at 1), so that 0 can mean none. */
   after(callback: () => void, ms: number): number;
   cancel(id: number): void;
 }
@@ -160,7 +161,8 @@ export const createClient = (dial: Dial, clock: Clock, options: ClientOptions): 
    */
   let connected: number | undefined;
   let stopped: number | undefined;
-  let timer: number | null | undefined;
+  /** The pending timer's id; falsy (undefined, then 0) for none: ids are never 0. */
+  let timer: number | undefined;
   /**
    * The last reconnect's step (ms; 0 for none since a good connection, undefined before the first: doubled, both give
    * a falsy number, NaN or 0): each next one doubles it.
@@ -177,8 +179,8 @@ export const createClient = (dial: Dial, clock: Clock, options: ClientOptions): 
   /** Replaces the one pending timer, which always calls `fire`; with a negative `ms`, only cancels it. */
   const arm = (ms: number) => {
     // clearTimeout() without an id clears every timer on Espruino: only ever pass a real one.
-    if (timer != null) clock.cancel(timer);
-    timer = ms < 0 ? null : clock.after(fire, ms);
+    if (timer) clock.cancel(timer);
+    timer = ms < 0 ? 0 : clock.after(fire, ms);
   };
 
   /**
@@ -235,7 +237,7 @@ export const createClient = (dial: Dial, clock: Clock, options: ClientOptions): 
    * silence from us, and the link dropped when nothing came back half an interval later (any packet clears `pingSent`).
    */
   const fire = (): void => {
-    timer = null;
+    timer = 0;
     if (link) {
       if (!connected || pingSent) return drop(connected ? "no PINGRESP" : "no CONNACK");
       const idle = clock.now() - lastSent;
@@ -341,8 +343,8 @@ export const createClient = (dial: Dial, clock: Clock, options: ClientOptions): 
           delete awaitingRelease[id];
         }
         // For a PUBREL too (one loop, not two branches: fewer bytes), where it ends nothing: no message has QoS 3.
-        for (let i = 0; i < inflight.length; i++) {
-          const message = inflight[i];
+        // (Every entry is truthy: a message, or a PUBREL's bytes.)
+        for (let i = 0, message: Outgoing | string | undefined; (message = inflight[i]); i++) {
           // PUBACK and PUBREC end a message of their QoS (1 and 2, the type less 3), by id; without QoS 2, every
           // message here is QoS 1. PUBCOMP ends the PUBREL it answers (a string, whose fields read as undefined).
           if (MQTT_QOS2 && type == PacketType.Pubcomp ? message == reply : (message as Outgoing).id == id && (!MQTT_QOS2 || (message as Outgoing).qos == type - 3)) {
