@@ -73,7 +73,7 @@ export const MANGLED_PROPERTIES = [
   "clean", "will", "reconnectMin", "reconnectMax", "inflightMax", "queueLimit", "onConnect", "onDisconnect",
   "onMessage", "type", "flags", "sessionPresent", "code", "topic", "payload", "qos", "retain", "dup", "id",
   "granted", "stage", "setLed", "connected", "toggle", "now", "after", "cancel", "opened", "received", "closed",
-  "runLow", "runHigh",
+  "runLow", "runHigh", "pubTopic", "pubPayload", "pubQos", "pubRetain",
 ];
 
 /**

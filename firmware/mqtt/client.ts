@@ -17,7 +17,6 @@ import {
   ConnectOptions,
   FirstByte,
   FixedPacket,
-  Message,
   PacketType,
 } from "./packet";
 import { Delay } from "./delay";
@@ -112,8 +111,19 @@ const enum Default {
   InflightMax = 4,
 }
 
-/** A publish on its way. Its `id` is set when it is first sent (at QoS 1 or 2). */
-type Outgoing = Message;
+/**
+ * A publish on its way. Its `id` is set when it is first sent (at QoS 1 or 2). Its fields are named apart from the
+ * Will's (topic, payload, qos, retain), which the client library keeps whole for its callers, so that the build
+ * shortens these in every bundle (esbuild.config.mjs, MANGLED_PROPERTIES).
+ */
+interface Outgoing {
+  pubTopic: string;
+  pubPayload: string;
+  /** 0, 1 or 2. */
+  pubQos: number;
+  pubRetain: boolean;
+  id: number;
+}
 
 /** Inbound QoS 2 ids awaiting PUBREL: a run of consecutive ids, `runLow` to `runHigh`, and any others as keys. */
 interface AwaitingRelease {
@@ -195,8 +205,8 @@ export const createClient = (dial: Dial, clock: Clock, options: ClientOptions): 
     if (!link) return;
     try {
       // `bytes` is a message here (named so without a variable: the minified bundle would keep it).
-      if ((bytes as Outgoing).qos >= 0) {
-        if (MQTT_QOS1 && (bytes as Outgoing).qos && !dup) {
+      if ((bytes as Outgoing).pubQos >= 0) {
+        if (MQTT_QOS1 && (bytes as Outgoing).pubQos && !dup) {
           (bytes as Outgoing).id = nextId = (nextId % 65535) + 1;
           inflight.push(bytes as Outgoing);
         }
@@ -204,12 +214,12 @@ export const createClient = (dial: Dial, clock: Clock, options: ClientOptions): 
         // function object of their own), its payload counted, not copied.
         link.write(
           packet(
-            0x30 | ((dup as number) << 3) | ((bytes as Outgoing).qos << 1) | +(bytes as Outgoing).retain,
-            field((bytes as Outgoing).topic) + ((bytes as Outgoing).qos ? field((bytes as Outgoing).id) : ""),
-            (bytes as Outgoing).payload.length,
+            0x30 | ((dup as number) << 3) | ((bytes as Outgoing).pubQos << 1) | +(bytes as Outgoing).pubRetain,
+            field((bytes as Outgoing).pubTopic) + ((bytes as Outgoing).pubQos ? field((bytes as Outgoing).id) : ""),
+            (bytes as Outgoing).pubPayload.length,
           ),
         );
-        bytes = (bytes as Outgoing).payload;
+        bytes = (bytes as Outgoing).pubPayload;
       }
       if (bytes) link.write(bytes as string);
       lastSent = clock.now();
@@ -347,7 +357,7 @@ export const createClient = (dial: Dial, clock: Clock, options: ClientOptions): 
         for (let i = 0, message: Outgoing | string | undefined; (message = inflight[i]); i++) {
           // PUBACK and PUBREC end a message of their QoS (1 and 2, the type less 3), by id; without QoS 2, every
           // message here is QoS 1. PUBCOMP ends the PUBREL it answers (a string, whose fields read as undefined).
-          if (MQTT_QOS2 && type == PacketType.Pubcomp ? message == reply : (message as Outgoing).id == id && (!MQTT_QOS2 || (message as Outgoing).qos == type - 3)) {
+          if (MQTT_QOS2 && type == PacketType.Pubcomp ? message == reply : (message as Outgoing).id == id && (!MQTT_QOS2 || (message as Outgoing).pubQos == type - 3)) {
             if (MQTT_QOS2 && type == PacketType.Pubrec) inflight[i] = reply;
             else inflight.splice(i, 1);
           }
@@ -369,7 +379,7 @@ export const createClient = (dial: Dial, clock: Clock, options: ClientOptions): 
       // connected, the queue holds messages only behind a full window). Here once, not in a function of its own (a
       // function object costs the board RAM). A failed write drops the link, which ends the loop.
       if (MQTT_QUEUE) {
-        while (connected && queue[0] && (!MQTT_QOS1 || !(queue[0] as Outgoing).qos || inflight.length < (options.inflightMax || Default.InflightMax))) {
+        while (connected && queue[0] && (!MQTT_QOS1 || !(queue[0] as Outgoing).pubQos || inflight.length < (options.inflightMax || Default.InflightMax))) {
           send(queue.shift() as Outgoing);
         }
       }
@@ -421,20 +431,20 @@ export const createClient = (dial: Dial, clock: Clock, options: ClientOptions): 
   const client: Client = {
     publish(topic: string, payload: string, retain: boolean, qos?: number) {
       // A whole number from 0 to the highest QoS the build has (a fraction rounded down; none, or not a number, is 0).
-      const message = { topic: topic, payload: payload, qos: MQTT_QOS2 && (qos as number) >= 2 ? 2 : MQTT_QOS1 ? +((qos as number) >= 1) : 0, retain: retain } as Outgoing;
+      const message = { pubTopic: topic, pubPayload: payload, pubQos: MQTT_QOS2 && (qos as number) >= 2 ? 2 : MQTT_QOS1 ? +((qos as number) >= 1) : 0, pubRetain: retain } as Outgoing;
       // Behind queued messages a new one waits its turn, so order is kept.
-      if (connected && (!MQTT_QOS1 || !message.qos || inflight.length < (options.inflightMax || Default.InflightMax)) && !(MQTT_QUEUE && queue[0])) {
-        return send(message) || (MQTT_QOS1 && message.qos > 0);
+      if (connected && (!MQTT_QOS1 || !message.pubQos || inflight.length < (options.inflightMax || Default.InflightMax)) && !(MQTT_QUEUE && queue[0])) {
+        return send(message) || (MQTT_QOS1 && message.pubQos > 0);
       }
       if (!MQTT_QUEUE || !options.queueLimit) return false;
       if (queue.length >= options.queueLimit) {
         let oldestQos0 = 0;
-        while (MQTT_QOS1 && queue[oldestQos0] && (queue[oldestQos0] as Outgoing).qos) oldestQos0++;
+        while (MQTT_QOS1 && queue[oldestQos0] && (queue[oldestQos0] as Outgoing).pubQos) oldestQos0++;
         // With no QoS 0 message, the search ran past the end.
         const refused = !queue[oldestQos0];
         droppedCount++;
         options.log(
-          "queue full: " + (refused ? "refused a" : "dropped the oldest QoS 0") + " publish to " + (refused ? topic : (queue.splice(oldestQos0, 1)[0] as Outgoing).topic) +
+          "queue full: " + (refused ? "refused a" : "dropped the oldest QoS 0") + " publish to " + (refused ? topic : (queue.splice(oldestQos0, 1)[0] as Outgoing).pubTopic) +
             " (" + droppedCount + " dropped so far)",
         );
         if (refused) return false;
