@@ -58,6 +58,8 @@ const start = () => {
               app.connected();
             }
           : app.connected,
+      // The one subscription's messages (the build has no per-subscription handlers): the app checks the topic.
+      onMessage: app.message,
       log: log,
     };
     // Each only where set: the client's defaults are clean session, no queue, no credentials.
@@ -67,7 +69,7 @@ const start = () => {
     if (CONFIG.mqttPassword !== undefined) options.password = CONFIG.mqttPassword;
     // mqtts:// dials only TLS: there is no plain fallback in a TLS build.
     client = createClient(CONFIG.mqttTls ? tlsDial : netDial, espruinoClock, options);
-    client.subscribe(CONFIG.baseTopic, CONFIG.commandQos, app.message);
+    client.subscribe(CONFIG.baseTopic, CONFIG.commandQos);
   };
   // With no SSID the board uses whatever network it has (saved WiFi settings, Ethernet), and carries no WiFi code.
   if (CONFIG.wifiSsid !== undefined) joinWifi(CONFIG.wifiSsid, CONFIG.wifiPassword, log, connect);

@@ -367,6 +367,8 @@ export function configDefines(config) {
     MQTT_QUEUE: String(config.offlineQueue > 0),
     // The LED firmware never unsubscribes; the client library built alone (npm run size) turns it on.
     MQTT_UNSUBSCRIBE: "false",
+    // Nor does it need a handler per subscription (it has one, and the app checks the topic): onMessage takes all.
+    MQTT_HANDLERS: "false",
     LED_JSON: String(config.jsonCommands),
     LED_BRIGHTNESS: String(config.ledBrightness),
   };

@@ -277,6 +277,19 @@ describe("subscriptions", () => {
     assert.deepEqual(h.messages, [["other", "y"]]);
   });
 
+  test("in a build without MQTT_HANDLERS (the LED firmware), every message goes to onMessage", (t) => {
+    const switches = globalThis as unknown as { MQTT_HANDLERS: boolean };
+    switches.MQTT_HANDLERS = false;
+    t.after(() => (switches.MQTT_HANDLERS = true));
+    const h = start();
+    const seen: string[] = [];
+    h.client.subscribe("led", 0, (topic) => seen.push(topic));
+    const connection = accept(h);
+    connection.events.received(brokerPublish("led", "on", 0, 0) + brokerPublish("other", "y", 0, 0));
+    assert.deepEqual(seen, [], "the handler is not read");
+    assert.deepEqual(h.messages, [["led", "on"], ["other", "y"]]);
+  });
+
   test("filters are subscribed with their QoS, and re-sent in one SUBSCRIBE after every reconnect", (t) => {
     t.mock.method(Math, "random", () => 0);
     const h = start();

@@ -33,6 +33,11 @@ declare const MQTT_QOS2: boolean;
 declare const MQTT_QUEUE: boolean;
 /** `unsubscribe()` is offered (the client library; the LED firmware never unsubscribes). */
 declare const MQTT_UNSUBSCRIBE: boolean;
+/**
+ * A subscription's own handler, matched by topic filter (wildcards too), is offered: the client library. The LED
+ * firmware, with its one subscription, takes every message through onMessage, and carries no topic matching.
+ */
+declare const MQTT_HANDLERS: boolean;
 
 /** One open connection: Espruino's socket is one as it is. Both may throw once the far end is gone; the client copes. */
 export interface Link {
@@ -94,7 +99,10 @@ export interface Client {
    * failed). QoS 1/2 messages not acknowledged when the link drops are sent again, with DUP, after the reconnect.
    */
   publish(topic: string, payload: string, retain: boolean, qos?: number): boolean;
-  /** Remembered, and re-sent after every reconnect. Messages matching `filter` go to `handler`, else to onMessage. */
+  /**
+   * Remembered, and re-sent after every reconnect. Messages matching `filter` go to `handler`, else to onMessage;
+   * where the build has no MQTT_HANDLERS, every message goes to onMessage (`handler` is not read).
+   */
   subscribe(filter: string, qos?: number, handler?: MessageHandler): void;
   /** Where the build has MQTT_UNSUBSCRIBE. */
   unsubscribe?(filter: string): void;
@@ -331,7 +339,7 @@ export const createClient = (dial: Dial, clock: Clock, options: ClientOptions): 
         }
         // onMessage, unless a subscription's own handler takes the message.
         let fallback: MessageHandler | 0 | undefined = options.onMessage;
-        for (let i = 0; i < subscriptions.length; i += 3) {
+        if (MQTT_HANDLERS) for (let i = 0; i < subscriptions.length; i += 3) {
           const handler = subscriptions[i + 2] as MessageHandler | undefined;
           if (handler && topicMatches(subscriptions[i] as string, topic)) {
             fallback = 0;
