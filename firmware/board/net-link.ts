@@ -9,10 +9,10 @@ import { Link, LinkListener } from "../mqtt/client";
  * 'close', however the link ended, an 'error' included). Espruino throws at once on a refused connect; the client
  * treats that as a close.
  */
-export function netDial(listener: LinkListener): Link {
+export const netDial = (listener: LinkListener): Link => {
   // Use the connect callback, not also .on('connect'): both together crashed a debug build of Espruino.
   const socket = (require("net") as EspruinoNet).connect({ host: CONFIG.mqttHost, port: CONFIG.mqttPort }, listener);
   socket.on("data", listener);
   socket.on("end", listener);
   return socket;
-}
+};

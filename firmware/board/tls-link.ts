@@ -10,7 +10,7 @@ import { Link, LinkListener } from "../mqtt/client";
  * failed handshake only closes the socket: so a link that closes before the broker has said anything is reported as
  * a likely handshake failure.
  */
-export function tlsDial(listener: LinkListener): Link {
+export const tlsDial = (listener: LinkListener): Link => {
   let tls: EspruinoTls | undefined;
   try {
     tls = require("tls");
@@ -20,11 +20,11 @@ export function tlsDial(listener: LinkListener): Link {
   if (!tls) throw new Error("this Espruino has no tls module (mqtts:// needs an ESP32 build)");
   let answered = false;
   /** Reports a close (the client takes the first); one before the broker said anything is a likely handshake failure. */
-  function closed() {
+  const closed = () => {
     if (!answered) console.log("TLS: " + CONFIG.mqttHost + ":" + CONFIG.mqttPort + " closed the link before the broker answered: handshake failed? (check mqttCaFile and that the port is the broker's TLS listener)");
     answered = true;
     listener();
-  }
+  };
   // Certificates go as binary strings of DER bytes, decoded for each connect rather than kept decoded in RAM.
   const options: { host: string; port: number; ca: string; cert?: string; key?: string } = { host: CONFIG.mqttHost, port: CONFIG.mqttPort, ca: atob(CONFIG.mqttCa as string) };
   if (CONFIG.mqttCert !== undefined && CONFIG.mqttKey !== undefined) {
@@ -32,23 +32,21 @@ export function tlsDial(listener: LinkListener): Link {
     options.key = atob(CONFIG.mqttKey);
   }
   const socket = tls.connect(options, listener);
-  socket.on("data", function (bytes: string) {
+  socket.on("data", (bytes: string) => {
     answered = true;
     listener(bytes);
   });
   socket.on("close", closed);
-  socket.on("error", function (error: { message?: string }) {
+  socket.on("error", (error: { message?: string }) => {
     console.log("TLS: " + ((error && error.message) || error));
     closed();
   });
   return {
-    write: function (bytes: string) {
-      socket.write(bytes);
-    },
-    end: function () {
+    write: (bytes: string) => socket.write(bytes),
+    end: () => {
       // Our own close is no handshake failure.
       answered = true;
       socket.end();
     },
   };
-}
+};

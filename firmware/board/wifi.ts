@@ -1,7 +1,8 @@
 // WiFi join and rejoin. Espruino builds without the Wifi module (Linux, boards on Ethernet) skip straight on.
 
-/** How long to wait before trying to join again after a failure or a drop, in milliseconds. */
-const REJOIN_DELAY = 10000;
+/** How long to wait before trying to join again after a failure or a drop, in seconds (a whole number: the build
+ * writes it into the log line's text). */
+const REJOIN_SECONDS = 10;
 
 // One join per image: save() keeps the first call's listener and rejoin timer, and the start after it calls again.
 /** The board got on the network once: a later call goes on at once. */
@@ -15,7 +16,7 @@ let whenJoined: (() => void) | undefined;
  * the network is there again. A call while an earlier one is still joining only replaces what runs when it is done:
  * one join, one `ready`, however often the firmware starts (save() stops it and starts it again).
  */
-export function joinWifi(ssid: string, password: string | undefined, log: (message: string) => void, ready: () => void) {
+export const joinWifi = (ssid: string, password: string | undefined, log: (message: string) => void, ready: () => void) => {
   if (joinedOnce) return ready();
   const begun = whenJoined;
   whenJoined = ready;
@@ -29,18 +30,19 @@ export function joinWifi(ssid: string, password: string | undefined, log: (messa
   }
   let rejoinPending = false;
   /** One pending rejoin at a time, however many drops and failures are reported meanwhile. */
-  function rejoinLater(why: string) {
+  const rejoinLater = (why: string) => {
     if (rejoinPending) return;
     rejoinPending = true;
-    log("WiFi: " + why + "; rejoining in " + REJOIN_DELAY / 1000 + " s");
-    setTimeout(function () {
+    log("WiFi: " + why + "; rejoining in " + REJOIN_SECONDS + " s");
+    // join is defined below: this runs later, once it is.
+    setTimeout(() => {
       rejoinPending = false;
       join();
-    }, REJOIN_DELAY);
-  }
-  function join() {
+    }, REJOIN_SECONDS * 1000);
+  };
+  const join = () => {
     log("WiFi: joining " + ssid);
-    wifi.connect(ssid, { password: password }, function (error: string | null) {
+    wifi.connect(ssid, { password: password }, (error: string | null) => {
       if (error) return rejoinLater(error);
       log("WiFi: joined");
       if (!joinedOnce) {
@@ -48,9 +50,7 @@ export function joinWifi(ssid: string, password: string | undefined, log: (messa
         (whenJoined as () => void)();
       }
     });
-  }
-  wifi.on("disconnected", function () {
-    rejoinLater("lost");
-  });
+  };
+  wifi.on("disconnected", () => rejoinLater("lost"));
   join();
-}
+};
