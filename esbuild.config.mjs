@@ -117,7 +117,7 @@ export function firmwareBuildOptions(config, entry = firmwareEntry(config), swit
 /**
  * Builds the firmware and checks the bundle: only firmware/ sources, no CONFIG left undefined, nothing Espruino
  * cannot run. Returns the bundle's text; writes it to `outfile` unless that is null.
- * `switches` overrides feature switches of the build (`{ MQTT_UNSUBSCRIBE: "true", MQTT_HANDLERS: "true" }` for the client library alone);
+ * `switches` overrides feature switches of the build (`{ MQTT_LIBRARY: "true" }` for the client library alone);
  * `keptProperties` names properties the build leaves unshortened (see firmwareBuildOptions).
  * @param {{ overrides?: Record<string, unknown>, env?: Record<string, string | undefined>, configFile?: string | null, outfile?: string | null, entry?: string, switches?: Record<string, string>, keptProperties?: string[] }} [options]
  */

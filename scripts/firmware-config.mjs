@@ -365,10 +365,9 @@ export function configDefines(config) {
     MQTT_QOS1: String(Math.max(config.commandQos, config.stateQos) >= 1),
     MQTT_QOS2: String(Math.max(config.commandQos, config.stateQos) >= 2),
     MQTT_QUEUE: String(config.offlineQueue > 0),
-    // The LED firmware never unsubscribes; the client library built alone (npm run size) turns it on.
-    MQTT_UNSUBSCRIBE: "false",
-    // Nor does it need a handler per subscription (it has one, and the app checks the topic): onMessage takes all.
-    MQTT_HANDLERS: "false",
+    // What only the client library's callers use (unsubscribe, a handler per subscription, onDisconnect...): the LED
+    // firmware uses none of it; the client library built alone (npm run size) turns it on.
+    MQTT_LIBRARY: "false",
     LED_JSON: String(config.jsonCommands),
     LED_BRIGHTNESS: String(config.ledBrightness),
   };

@@ -34,7 +34,7 @@ export const PROFILES = {
   // built with it, the build shortens them too: see README, Size and speed.)
   "client library": {
     overrides: { commandQos: 2, offlineQueue: 1 },
-    switches: { MQTT_UNSUBSCRIBE: "true", MQTT_HANDLERS: "true" },
+    switches: { MQTT_LIBRARY: "true" },
     keptProperties: ["clean", "will", "reconnectMin", "reconnectMax", "inflightMax", "queueLimit", "onConnect", "onDisconnect", "onMessage", "topic", "payload", "qos", "retain", "now", "after", "cancel"],
     entry: "scripts/size-entries/client-library.ts",
   },

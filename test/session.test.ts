@@ -277,17 +277,28 @@ describe("subscriptions", () => {
     assert.deepEqual(h.messages, [["other", "y"]]);
   });
 
-  test("in a build without MQTT_HANDLERS (the LED firmware), every message goes to onMessage", (t) => {
-    const switches = globalThis as unknown as { MQTT_HANDLERS: boolean };
-    switches.MQTT_HANDLERS = false;
-    t.after(() => (switches.MQTT_HANDLERS = true));
-    const h = start();
+  test("in a build without MQTT_LIBRARY (the LED firmware), every message goes to onMessage", (t) => {
+    const switches = globalThis as unknown as { MQTT_LIBRARY: boolean };
+    switches.MQTT_LIBRARY = false;
+    t.after(() => (switches.MQTT_LIBRARY = true));
+    const h = start({ reconnectMin: 200, inflightMax: 1 });
     const seen: string[] = [];
     h.client.subscribe("led", 0, (topic) => seen.push(topic));
     const connection = accept(h);
     connection.events.received(brokerPublish("led", "on", 0, 0) + brokerPublish("other", "y", 0, 0));
     assert.deepEqual(seen, [], "the handler is not read");
     assert.deepEqual(h.messages, [["led", "on"], ["other", "y"]]);
+    // Nor are the other options only the library's callers use: inflightMax (the default window, 4, here)...
+    assert.equal(h.client.publish("a", "x", false, 1), true);
+    assert.equal(h.client.publish("b", "x", false, 1), true, "a second QoS 1 message goes out: the window is 4, not 1");
+    assert.equal(connection.writes.filter((bytes) => bytes.charCodeAt(0) == 0x32).length, 2, "two QoS 1 PUBLISH headers");
+    // ...onDisconnect and reconnectMin (the default first step, 1 s, with the jitter at its top).
+    t.mock.method(Math, "random", () => 1);
+    connection.events.closed();
+    assert.deepEqual(h.disconnects, [], "onDisconnect is not called");
+    assert.ok(logIncludes(h, "MQTT: closed; retry in 1.0 s"), h.log.join("\n"));
+    assert.equal(h.client.unsubscribe, undefined);
+    assert.equal(h.client.dropped, undefined);
   });
 
   test("filters are subscribed with their QoS, and re-sent in one SUBSCRIBE after every reconnect", (t) => {

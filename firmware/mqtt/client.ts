@@ -23,7 +23,7 @@ import { Delay } from "./delay";
 import { topicMatches } from "./topic";
 
 // Feature switches, defined by the build from the config (esbuild `define`), so that a build which never uses
-// QoS 1/2, the offline queue or unsubscribe carries none of their code: the branches they guard are dropped when
+// QoS 1/2, the offline queue or what only the library's callers use carries none of their code: the branches they guard are dropped when
 // parsed. Whoever runs this module outside a build defines them as globals (the unit tests turn them all on).
 /** QoS 1 or more is used: packet ids, the in-flight window, PUBACK. */
 declare const MQTT_QOS1: boolean;
@@ -31,13 +31,13 @@ declare const MQTT_QOS1: boolean;
 declare const MQTT_QOS2: boolean;
 /** The offline queue is used (and `dropped()` counts what it dropped). */
 declare const MQTT_QUEUE: boolean;
-/** `unsubscribe()` is offered (the client library; the LED firmware never unsubscribes). */
-declare const MQTT_UNSUBSCRIBE: boolean;
 /**
- * A subscription's own handler, matched by topic filter (wildcards too), is offered: the client library. The LED
- * firmware, with its one subscription, takes every message through onMessage, and carries no topic matching.
+ * What only the client library's callers use is offered: `unsubscribe()`, `dropped()`, a handler per subscription
+ * matched by topic filter (wildcards too), `onDisconnect`, `reconnectMin` and `inflightMax`. The LED firmware uses
+ * none of them: it never unsubscribes, takes its one subscription's messages through onMessage (no topic matching),
+ * and keeps the defaults.
  */
-declare const MQTT_HANDLERS: boolean;
+declare const MQTT_LIBRARY: boolean;
 
 /** One open connection: Espruino's socket is one as it is. Both may throw once the far end is gone; the client copes. */
 export interface Link {
@@ -69,10 +69,16 @@ export interface Clock {
 export interface ClientOptions extends ConnectOptions {
   /** Largest packet accepted from the broker, in bytes; bigger ones are skipped and reported. */
   maxPacketSize: number;
-  /** First reconnect delay (default 1 s: Delay.ReconnectMin) and the cap it doubles up to, in milliseconds. */
+  /**
+   * First reconnect delay (default 1 s: Delay.ReconnectMin; read where the build has MQTT_LIBRARY) and the cap it
+   * doubles up to, in milliseconds.
+   */
   reconnectMin?: number;
   reconnectMax: number;
-  /** QoS 1 and 2 publishes sent and not yet acknowledged, at most (default 4: Default.InflightMax). More wait in the queue. */
+  /**
+   * QoS 1 and 2 publishes sent and not yet acknowledged, at most (default 4: Default.InflightMax; read where the build
+   * has MQTT_LIBRARY). More wait in the queue.
+   */
   inflightMax?: number;
   /**
    * Publishes held while disconnected or while the in-flight window is full, at most (default 0: none; publish
@@ -82,7 +88,10 @@ export interface ClientOptions extends ConnectOptions {
   queueLimit?: number;
   /** After each accepted CONNACK (and the SUBSCRIBE sent with it). May publish. */
   onConnect(sessionPresent: boolean): void;
-  /** After a connection that had been accepted is lost (the client also logs "MQTT: " and the reason). */
+  /**
+   * After a connection that had been accepted is lost (the client also logs "MQTT: " and the reason). Where the build
+   * has MQTT_LIBRARY.
+   */
   onDisconnect?(reason: string): void;
   /** Messages that no subscription's own handler took. */
   onMessage?: MessageHandler;
@@ -101,12 +110,12 @@ export interface Client {
   publish(topic: string, payload: string, retain: boolean, qos?: number): boolean;
   /**
    * Remembered, and re-sent after every reconnect. Messages matching `filter` go to `handler`, else to onMessage;
-   * where the build has no MQTT_HANDLERS, every message goes to onMessage (`handler` is not read).
+   * where the build has no MQTT_LIBRARY, every message goes to onMessage (`handler` is not read).
    */
   subscribe(filter: string, qos?: number, handler?: MessageHandler): void;
-  /** Where the build has MQTT_UNSUBSCRIBE. */
+  /** Where the build has MQTT_LIBRARY. */
   unsubscribe?(filter: string): void;
-  /** Messages dropped or refused because the queue was full, since start. Where the build has MQTT_QUEUE. */
+  /** Messages dropped or refused because the queue was full, since start. Where the build has MQTT_QUEUE and MQTT_LIBRARY. */
   dropped?(): number;
   /** Sends DISCONNECT where connected, closes, and stops reconnecting. */
   stop(): void;
@@ -339,7 +348,7 @@ export const createClient = (dial: Dial, clock: Clock, options: ClientOptions): 
         }
         // onMessage, unless a subscription's own handler takes the message.
         let fallback: MessageHandler | 0 | undefined = options.onMessage;
-        if (MQTT_HANDLERS) for (let i = 0; i < subscriptions.length; i += 3) {
+        if (MQTT_LIBRARY) for (let i = 0; i < subscriptions.length; i += 3) {
           const handler = subscriptions[i + 2] as MessageHandler | undefined;
           if (handler && topicMatches(subscriptions[i] as string, topic)) {
             fallback = 0;
@@ -387,7 +396,7 @@ export const createClient = (dial: Dial, clock: Clock, options: ClientOptions): 
       // connected, the queue holds messages only behind a full window). Here once, not in a function of its own (a
       // function object costs the board RAM). A failed write drops the link, which ends the loop.
       if (MQTT_QUEUE) {
-        while (connected && queue[0] && (!MQTT_QOS1 || !(queue[0] as Outgoing).pubQos || inflight.length < (options.inflightMax || Default.InflightMax))) {
+        while (connected && queue[0] && (!MQTT_QOS1 || !(queue[0] as Outgoing).pubQos || inflight.length < ((MQTT_LIBRARY && options.inflightMax) || Default.InflightMax))) {
           send(queue.shift() as Outgoing);
         }
       }
@@ -422,11 +431,11 @@ export const createClient = (dial: Dial, clock: Clock, options: ClientOptions): 
       // A good connection starts the backoff again from the bottom: a short one keeps its step (times 1, not 0).
       step *= +(clock.now() < connected);
       connected = 0;
-      if (options.onDisconnect) options.onDisconnect(reason);
+      if (MQTT_LIBRARY && options.onDisconnect) options.onDisconnect(reason);
     }
     // Exponential backoff (reconnectMin doubled up to reconnectMax) with jitter (50-100% of the step), so a fleet
     // does not reconnect in step.
-    step = Math.min(options.reconnectMax, step * 2 || options.reconnectMin || Delay.ReconnectMin);
+    step = Math.min(options.reconnectMax, step * 2 || (MQTT_LIBRARY && options.reconnectMin) || Delay.ReconnectMin);
     const delay = Math.round((step * (1 + Math.random())) / 2);
     // One line for every drop, as the tiny firmware says it: "MQTT: <why>", then when the next attempt comes.
     options.log("MQTT: " + reason + (stopped ? "" : "; retry in " + (delay / 1000).toFixed(1) + " s"));
@@ -441,7 +450,7 @@ export const createClient = (dial: Dial, clock: Clock, options: ClientOptions): 
       // A whole number from 0 to the highest QoS the build has (a fraction rounded down; none, or not a number, is 0).
       const message = { pubTopic: topic, pubPayload: payload, pubQos: MQTT_QOS2 && (qos as number) >= 2 ? 2 : MQTT_QOS1 ? +((qos as number) >= 1) : 0, pubRetain: retain } as Outgoing;
       // Behind queued messages a new one waits its turn, so order is kept.
-      if (connected && (!MQTT_QOS1 || !message.pubQos || inflight.length < (options.inflightMax || Default.InflightMax)) && !(MQTT_QUEUE && queue[0])) {
+      if (connected && (!MQTT_QOS1 || !message.pubQos || inflight.length < ((MQTT_LIBRARY && options.inflightMax) || Default.InflightMax)) && !(MQTT_QUEUE && queue[0])) {
         return send(message) || (MQTT_QOS1 && message.pubQos > 0);
       }
       if (!MQTT_QUEUE || !options.queueLimit) return false;
@@ -473,7 +482,7 @@ export const createClient = (dial: Dial, clock: Clock, options: ClientOptions): 
     // An arrow: shorter than a method where it only returns. A boolean, as `connected` is a time.
     isConnected: () => !!connected,
   };
-  if (MQTT_UNSUBSCRIBE) {
+  if (MQTT_LIBRARY) {
     client.unsubscribe = (filter: string) => {
       const at = subscriptions.indexOf(filter);
       if (at < 0) return;
@@ -482,7 +491,7 @@ export const createClient = (dial: Dial, clock: Clock, options: ClientOptions): 
       if (connected) send(packet(FirstByte.Unsubscribe, field((nextId = (nextId % 65535) + 1)) + field(filter)));
     };
   }
-  if (MQTT_QUEUE) {
+  if (MQTT_QUEUE && MQTT_LIBRARY) {
     client.dropped = () => {
       return droppedCount;
     };

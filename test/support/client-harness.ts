@@ -10,7 +10,7 @@ import {
 } from "../../firmware/mqtt/client.ts";
 
 // client.ts's build-time feature switches (esbuild `define` in a build): all on, as in a build using every feature.
-Object.assign(globalThis, { MQTT_QOS1: true, MQTT_QOS2: true, MQTT_QUEUE: true, MQTT_UNSUBSCRIBE: true, MQTT_HANDLERS: true });
+Object.assign(globalThis, { MQTT_QOS1: true, MQTT_QOS2: true, MQTT_QUEUE: true, MQTT_LIBRARY: true });
 
 // ---------------------------------------------------------------------------------------------------------------
 // Fake clock: virtual milliseconds and a list of pending timers.
