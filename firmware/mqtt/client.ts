@@ -23,8 +23,9 @@ import { Delay } from "./delay";
 import { topicMatches } from "./topic";
 
 // Feature switches, defined by the build from the config (esbuild `define`), so that a build which never uses
-// QoS 1/2, the offline queue or what only the library's callers use carries none of their code: the branches they guard are dropped when
-// parsed. Whoever runs this module outside a build defines them as globals (the unit tests turn them all on).
+// QoS 1/2, the offline queue or what only the library's callers use carries none of their code: the branches they
+// guard are dropped when parsed. Whoever runs this module outside a build defines them as globals (the unit tests
+// turn them all on).
 /** QoS 1 or more is used: packet ids, the in-flight window, PUBACK. */
 declare const MQTT_QOS1: boolean;
 /** QoS 2 is used: PUBREC, PUBREL, PUBCOMP and inbound exactly-once. */
@@ -115,7 +116,10 @@ export interface Client {
   subscribe(filter: string, qos?: number, handler?: MessageHandler): void;
   /** Where the build has MQTT_LIBRARY. */
   unsubscribe?(filter: string): void;
-  /** Messages dropped or refused because the queue was full, since start. Where the build has MQTT_QUEUE and MQTT_LIBRARY. */
+  /**
+   * Messages dropped or refused because the queue was full, since start. Where the build has MQTT_QUEUE and
+   * MQTT_LIBRARY.
+   */
   dropped?(): number;
   /** Sends DISCONNECT where connected, closes, and stops reconnecting. */
   stop(): void;
