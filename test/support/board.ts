@@ -31,6 +31,11 @@ export async function until<T>(what: string, check: () => T | undefined | null |
 /** Builds the firmware with these settings (no config.json, no environment) and boots it on a simulated board. */
 export async function bootBoard(overrides: Record<string, unknown>, options: Partial<SimOptions> = {}): Promise<Board> {
   const { code } = await buildFirmware({ outfile: null, configFile: null, env: {}, overrides });
+  return bootBundle(code, options);
+}
+
+/** Boots this code (a bundle, or a module with code that uses it) on a simulated board, recording what it does. */
+export function bootBundle(code: string, options: Partial<SimOptions> = {}): Board {
   const sim = new EspruinoSim({ code, fileName: "firmware.js", wifi: false, ...options });
   const board: Board = {
     sim,
